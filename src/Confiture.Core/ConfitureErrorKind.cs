@@ -1,0 +1,55 @@
+namespace Confiture.Core;
+
+/// <summary>
+/// The stable reasons a Confiture operation fails. PowerShell turns each into the ErrorId
+/// <c>Confiture.&lt;Kind&gt;</c>, so scripts can rely on the names: never rename a member.
+/// </summary>
+public enum ConfitureErrorKind
+{
+    /// <summary>An argument is empty, malformed or out of range.</summary>
+    InvalidArgument,
+    /// <summary>A connection string or URI cannot be parsed.</summary>
+    InvalidConnectionString,
+    /// <summary>The server could not be reached (host, port, network, TLS).</summary>
+    ConnectionFailed,
+    /// <summary>The server refused the credentials.</summary>
+    AuthenticationFailed,
+    /// <summary>The named database does not exist on the server.</summary>
+    DatabaseNotFound,
+    /// <summary>postgres_fdw is not installed on the target server's machine.</summary>
+    FdwNotAvailable,
+    /// <summary>postgres_fdw is not created in the target database and the user may not create it.</summary>
+    FdwExtensionMissing,
+    /// <summary>The target user lacks USAGE on the postgres_fdw foreign-data wrapper.</summary>
+    FdwUsageDenied,
+    /// <summary>The target user may not create the foreign schema.</summary>
+    SchemaCreateDenied,
+    /// <summary>A foreign server of that name exists but was not created by Confiture.</summary>
+    ServerNotOwned,
+    /// <summary>The foreign schema holds objects that are not this server's foreign tables.</summary>
+    ForeignSchemaNotEmpty,
+    /// <summary>The target server could not connect to the source through postgres_fdw.</summary>
+    FdwConnectionFailed,
+    /// <summary>A statement of the postgres_fdw setup or cleanup failed; nothing was changed.</summary>
+    FdwSetupFailed,
+    /// <summary>A schema named on the source or target does not exist.</summary>
+    SchemaNotFound,
+    /// <summary>A table named on the source or target does not exist.</summary>
+    TableNotFound,
+    /// <summary>A column named in a mapping does not exist.</summary>
+    ColumnNotFound,
+    /// <summary>Two source columns are mapped to the same target column.</summary>
+    DuplicateTargetColumn,
+    /// <summary>A NOT NULL target column without a default gets no value from the mapping.</summary>
+    NotNullColumnUnmapped,
+    /// <summary>The mapping leaves no column to migrate.</summary>
+    EmptyColumnMapping,
+    /// <summary>The target table already holds rows and neither Truncate nor Append was asked for.</summary>
+    TargetNotEmpty,
+    /// <summary>The server denied a privilege the operation needs.</summary>
+    PermissionDenied,
+    /// <summary>Moving the rows failed; the target was rolled back.</summary>
+    MigrationFailed,
+    /// <summary>The operation was cancelled; the target was rolled back.</summary>
+    Cancelled,
+}

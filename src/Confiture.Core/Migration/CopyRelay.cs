@@ -1,0 +1,127 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Threading.Channels;
+using Npgsql;
+
+namespace Confiture.Core.Migration;
+
+/// <summary>
+/// Passes a COPY stream from the source connection to the target connection untouched. A reader
+/// fills large pooled buffers while a writer sends the previous ones, so source and target I/O
+/// overlap, and a small bounded queue keeps memory flat whatever the table's size.
+/// </summary>
+internal static class CopyRelay
+{
+    private const int BufferSize = 256 * 1024;
+    private const int BuffersInFlight = 4;
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
+
+    public static async Task<long> RunAsync(
+        NpgsqlRawCopyStream from,
+        NpgsqlRawCopyStream to,
+        CopyRowCounter counter,
+        Action<long, TimeSpan> progress,
+        CancellationToken cancellationToken)
+    {
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var queue = Channel.CreateBounded<(byte[] Buffer, int Count)>(new BoundedChannelOptions(BuffersInFlight)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+        });
+        var writer = WriteAsync(queue.Reader, to, failed.Token);
+        try
+        {
+            await ReadAsync(from, queue.Writer, counter, progress, failed.Token).ConfigureAwait(false);
+        }
+        catch
+        {
+            await failed.CancelAsync().ConfigureAwait(false);
+            queue.Writer.TryComplete();
+            await Task.WhenAny(writer).ConfigureAwait(false);
+            throw;
+        }
+
+        try
+        {
+            await writer.ConfigureAwait(false);
+        }
+        catch
+        {
+            await failed.CancelAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return counter.Rows;
+    }
+
+    private static async Task ReadAsync(
+        NpgsqlRawCopyStream from,
+        ChannelWriter<(byte[] Buffer, int Count)> queue,
+        CopyRowCounter counter,
+        Action<long, TimeSpan> progress,
+        CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var lastReport = TimeSpan.Zero;
+        var ended = false;
+        while (!ended)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+            var count = 0;
+            try
+            {
+                // The raw stream hands back about one row per read: gather many before each write.
+                while (count < buffer.Length - 8192)
+                {
+                    var read = await from.ReadAsync(buffer.AsMemory(count), cancellationToken).ConfigureAwait(false);
+                    if (read == 0)
+                    {
+                        ended = true;
+                        break;
+                    }
+
+                    count += read;
+                }
+
+                counter.Feed(buffer.AsSpan(0, count));
+                if (count > 0)
+                {
+                    await queue.WriteAsync((buffer, count), cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+            }
+            catch
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                throw;
+            }
+
+            if (clock.Elapsed - lastReport >= ProgressInterval)
+            {
+                lastReport = clock.Elapsed;
+                progress(counter.Rows, lastReport);
+            }
+        }
+
+        queue.Complete();
+    }
+
+    private static async Task WriteAsync(ChannelReader<(byte[] Buffer, int Count)> queue, NpgsqlRawCopyStream to, CancellationToken cancellationToken)
+    {
+        await foreach (var (buffer, count) in queue.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            try
+            {
+                await to.WriteAsync(buffer.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+namespace Confiture.Core.Migration;
+
+/// <summary>What to migrate and how.</summary>
+public sealed record TableMigrationRequest
+{
+    /// <summary>The source table.</summary>
+    public required string SourceTable { get; init; }
+
+    /// <summary>The source schema; null for the session's.</summary>
+    public string? SourceSchema { get; init; }
+
+    /// <summary>The target table; null for the source table's name.</summary>
+    public string? TargetTable { get; init; }
+
+    /// <summary>The target schema.</summary>
+    public string TargetSchema { get; init; } = "public";
+
+    /// <summary>Source column to target column, in order; null maps every column both tables share by name.</summary>
+    public IReadOnlyList<ColumnPair>? ColumnMapping { get; init; }
+
+    /// <summary>Replace the target's rows (in the same transaction).</summary>
+    public bool Truncate { get; init; }
+
+    /// <summary>Add to the target's rows.</summary>
+    public bool Append { get; init; }
+
+    /// <summary>The expected row count, for progress; null when unknown.</summary>
+    public long? ExpectedRows { get; init; }
+
+    /// <summary>The target table's name once defaults apply.</summary>
+    public string EffectiveTargetTable => string.IsNullOrEmpty(TargetTable) ? SourceTable : TargetTable;
+}

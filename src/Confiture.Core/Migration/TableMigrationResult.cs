@@ -1,0 +1,24 @@
+namespace Confiture.Core.Migration;
+
+/// <summary>What one table's migration did.</summary>
+/// <param name="SourceSchema">The source schema.</param>
+/// <param name="SourceTable">The source table.</param>
+/// <param name="TargetSchema">The target schema.</param>
+/// <param name="TargetTable">The target table.</param>
+/// <param name="Strategy">The strategy used.</param>
+/// <param name="RowsMigrated">Rows written to the target.</param>
+/// <param name="Elapsed">Wall time, from the first statement to the commit.</param>
+/// <param name="Columns">The columns moved, in target order.</param>
+public sealed record TableMigrationResult(
+    string SourceSchema,
+    string SourceTable,
+    string TargetSchema,
+    string TargetTable,
+    MigrationStrategy Strategy,
+    long RowsMigrated,
+    TimeSpan Elapsed,
+    IReadOnlyList<ColumnPair> Columns)
+{
+    /// <summary>Rows per second over the whole call.</summary>
+    public double RowsPerSecond => Elapsed.TotalSeconds > 0 ? RowsMigrated / Elapsed.TotalSeconds : 0;
+}

@@ -1,0 +1,89 @@
+using Confiture.Core.Connections;
+using Confiture.Core.Fdw;
+using Confiture.Core.Migration;
+using Confiture.Core.Planning;
+using Confiture.Core.Verification;
+
+namespace Confiture.Core;
+
+/// <summary>
+/// Moves tables from a source database (old schema) to a target database (new schema): sets up
+/// postgres_fdw on the target, migrates each table, verifies, and cleans up.
+/// </summary>
+/// <remarks>Every method is safe to call again; none changes the target halfway.</remarks>
+public sealed class SchemaToSchemaMigrator
+{
+    /// <summary>Creates a migrator between two databases.</summary>
+    public SchemaToSchemaMigrator(DatabaseEndpoint source, DatabaseEndpoint target, FdwSettings? settings = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(target);
+        Source = source;
+        Target = target;
+        Settings = settings ?? new FdwSettings();
+        Settings.Validate();
+    }
+
+    /// <summary>The old database.</summary>
+    public DatabaseEndpoint Source { get; }
+
+    /// <summary>The new database.</summary>
+    public DatabaseEndpoint Target { get; }
+
+    /// <summary>How the target reaches the source.</summary>
+    public FdwSettings Settings { get; }
+
+    /// <summary>Returns the statements <see cref="SetupFdwAsync"/> would run; changes nothing.</summary>
+    public Task<FdwPlan> PlanSetupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
+        new FdwSetup(Source, Target, Settings, observer ?? NullObserver.Instance).PlanAsync(cancellationToken);
+
+    /// <summary>
+    /// Creates (or takes over) postgres_fdw, the server, the user mapping and the foreign tables on
+    /// the target, in one transaction. See https://www.postgresql.org/docs/current/postgres-fdw.html.
+    /// </summary>
+    public Task<FdwPlan> SetupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
+        new FdwSetup(Source, Target, Settings, observer ?? NullObserver.Instance).ApplyAsync(cancellationToken);
+
+    /// <summary>Returns the statements <see cref="CleanupFdwAsync"/> would run; changes nothing.</summary>
+    public Task<FdwPlan> PlanCleanupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
+        new FdwCleanup(Target, Settings, observer ?? NullObserver.Instance).PlanAsync(cancellationToken);
+
+    /// <summary>Drops what setup created, in one transaction; a second call finds nothing to do.</summary>
+    public Task<FdwPlan> CleanupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
+        new FdwCleanup(Target, Settings, observer ?? NullObserver.Instance).ApplyAsync(cancellationToken);
+
+    /// <summary>
+    /// Moves a table with <c>INSERT ... SELECT</c> through its foreign table, in one target transaction.
+    /// Returns the rows inserted.
+    /// </summary>
+    public Task<TableMigrationResult> MigrateTableAsync(TableMigrationRequest request, IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
+        MigrateAsync(request, MigrationStrategy.Fdw, observer, cancellationToken);
+
+    /// <summary>
+    /// Moves a table as a COPY stream from the source connection into the target connection, in one
+    /// target transaction and one source snapshot, in constant memory. Returns the rows copied.
+    /// See https://www.postgresql.org/docs/current/sql-copy.html.
+    /// </summary>
+    public Task<TableMigrationResult> MigrateTableCopyAsync(TableMigrationRequest request, IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
+        MigrateAsync(request, MigrationStrategy.Copy, observer, cancellationToken);
+
+    /// <summary>Moves a table with the given strategy.</summary>
+    public Task<TableMigrationResult> MigrateAsync(TableMigrationRequest request, MigrationStrategy strategy, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return new TableMigrator(Source, Target, Settings, observer ?? NullObserver.Instance).MigrateAsync(request, strategy, cancellationToken);
+    }
+
+    /// <summary>
+    /// Sizes each table of a source schema (the session's when null) and picks a strategy for it.
+    /// </summary>
+    public Task<IReadOnlyList<TableStrategy>> AnalyzeTablesAsync(
+        string? schema = null, IReadOnlyList<string>? tables = null, StrategyOptions? options = null, CancellationToken cancellationToken = default) =>
+        StrategyPlanner.AnalyzeAsync(Source, schema ?? Settings.SourceSchema, tables, options ?? new StrategyOptions(), cancellationToken);
+
+    /// <summary>Counts a table on the source and on the target (which may have another name).</summary>
+    public Task<TableVerification> VerifyMigrationAsync(
+        string sourceTable, string? targetTable = null, string? sourceSchema = null, string targetSchema = "public", CancellationToken cancellationToken = default) =>
+        TableVerifier.VerifyAsync(Source, Target, sourceSchema ?? Settings.SourceSchema, sourceTable,
+            targetSchema, string.IsNullOrEmpty(targetTable) ? sourceTable : targetTable, cancellationToken);
+}

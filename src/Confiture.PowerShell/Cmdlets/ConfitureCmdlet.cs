@@ -1,0 +1,119 @@
+using System.Management.Automation;
+using Confiture.Core;
+using Confiture.PowerShell.Hosting;
+using Confiture.PowerShell.Types;
+
+namespace Confiture.PowerShell.Cmdlets;
+
+/// <summary>
+/// What every Confiture cmdlet shares: async engine calls run off the pipeline thread while this
+/// thread writes their messages, Ctrl+C cancels them, and failures become ErrorRecords.
+/// </summary>
+public abstract class ConfitureCmdlet : PSCmdlet, IDisposable
+{
+    private static readonly TimeSpan PumpInterval = TimeSpan.FromMilliseconds(100);
+    private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>Cancelled when the user presses Ctrl+C or the pipeline stops.</summary>
+    private protected CancellationToken StopToken => _stopping.Token;
+
+    /// <inheritdoc />
+    protected override void StopProcessing() => _stopping.Cancel();
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _stopping.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Runs engine work to completion, writing its messages meanwhile; throws what it throws.</summary>
+    private protected T Run<T>(Func<IOperationObserver, CancellationToken, Task<T>> work, Action<MigrationProgress>? onProgress = null)
+    {
+        var observer = new PipelineObserver();
+        var task = Task.Run(() => work(observer, _stopping.Token), _stopping.Token);
+        while (!task.IsCompleted)
+        {
+            if (observer.TryTake(out var message, PumpInterval))
+            {
+                Write(message, onProgress);
+            }
+        }
+
+        while (observer.TryTake(out var message, TimeSpan.Zero))
+        {
+            Write(message, onProgress);
+        }
+
+        try
+        {
+            return task.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+    }
+
+    /// <summary>The session given, else the last one Enable-ConfitureFdw made in this runspace; none stops the call.</summary>
+    private protected ConfitureMigration RequireSession(ConfitureMigration? given)
+    {
+        var migration = given ?? SessionRegistry.Last();
+        if (migration is null)
+        {
+            ThrowTerminatingError(ErrorRecords.NoSession());
+        }
+
+        return migration!;
+    }
+
+    /// <summary>Whether a failure means the session itself is unusable (the call stops) rather than one table failing.</summary>
+    private protected static bool BreaksSession(ConfitureException exception) =>
+        exception.Kind is ConfitureErrorKind.ConnectionFailed or ConfitureErrorKind.AuthenticationFailed or ConfitureErrorKind.DatabaseNotFound;
+
+    /// <summary>
+    /// The usual guard around one unit of work: engine errors become ErrorRecords, terminating when
+    /// asked or when the session itself broke, else reported and the pipeline goes on.
+    /// </summary>
+    private protected void Guard(Action action, object? target, bool terminating)
+    {
+        try
+        {
+            action();
+        }
+        catch (ConfitureException ex)
+        {
+            Report(ErrorRecords.From(ex, target ?? ex.Target), terminating || BreaksSession(ex));
+        }
+        catch (Exception ex) when (ex is not RuntimeException and not OperationCanceledException)
+        {
+            Report(ErrorRecords.Unexpected(ex, target), terminating);
+        }
+    }
+
+    private void Report(ErrorRecord record, bool terminating)
+    {
+        if (terminating)
+        {
+            ThrowTerminatingError(record);
+        }
+
+        WriteError(record);
+    }
+
+    private void Write(object? message, Action<MigrationProgress>? onProgress)
+    {
+        switch (message)
+        {
+            case PipelineObserver.VerboseMessage verbose:
+                WriteVerbose(verbose.Text);
+                break;
+            case PipelineObserver.WarningMessage warning:
+                WriteWarning(warning.Text);
+                break;
+            case MigrationProgress progress:
+                onProgress?.Invoke(progress);
+                break;
+        }
+    }
+}

@@ -1,0 +1,174 @@
+using System.Collections;
+using System.Collections.Specialized;
+using System.Globalization;
+using System.Management.Automation;
+using Confiture.Core;
+using Confiture.Core.Migration;
+using Confiture.PowerShell.Types;
+
+namespace Confiture.PowerShell.Cmdlets;
+
+/// <summary>
+/// <para type="synopsis">Moves one table's rows from the source to the target, in one target transaction.</para>
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "ConfitureTableMigration", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(ConfitureTableMigrationResult))]
+public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
+{
+    private int _progressId;
+
+    /// <summary>The session; left out, the last one made in this session.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNull]
+    public ConfitureMigration? Migration { get; set; }
+
+    /// <summary>The source table (in the session's source schema unless -SourceSchema).</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("Table")]
+    [ValidateNotNullOrEmpty]
+    public string SourceTable { get; set; } = string.Empty;
+
+    /// <summary>The source schema; left out, the session's.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("Schema")]
+    [ValidateNotNullOrEmpty]
+    public string? SourceSchema { get; set; }
+
+    /// <summary>The target table; left out, the source table's name.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? TargetTable { get; set; }
+
+    /// <summary>The target schema.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string TargetSchema { get; set; } = "public";
+
+    /// <summary>Source column to target column (a hashtable or an ordered dictionary); left out, every column both tables share by name.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public IDictionary? ColumnMapping { get; set; }
+
+    /// <summary>Auto (ask the planner), Fdw or Copy.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public StrategyChoice Strategy { get; set; } = StrategyChoice.Auto;
+
+    /// <summary>The expected row count, for the progress bar (bound from Get-ConfitureStrategy's RowCount).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true, DontShow = true)]
+    [Alias("RowCount")]
+    public long? ExpectedRows { get; set; }
+
+    /// <summary>Replaces the target's rows, in the same transaction as the load.</summary>
+    [Parameter]
+    public SwitchParameter Truncate { get; set; }
+
+    /// <summary>Adds to the target's rows instead of refusing a non-empty target.</summary>
+    [Parameter]
+    public SwitchParameter Append { get; set; }
+
+    /// <summary>With -Truncate, does not ask for the confirmation a destructive replace otherwise asks for.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    /// <inheritdoc />
+    protected override void ProcessRecord()
+    {
+        var migration = RequireSession(Migration);
+        var targetTable = string.IsNullOrEmpty(TargetTable) ? SourceTable : TargetTable;
+        Guard(() =>
+        {
+            var request = new TableMigrationRequest
+            {
+                SourceTable = SourceTable,
+                SourceSchema = SourceSchema,
+                TargetTable = TargetTable,
+                TargetSchema = TargetSchema,
+                ColumnMapping = ColumnMapping is null ? null : ToPairs(ColumnMapping),
+                Truncate = Truncate,
+                Append = Append,
+                ExpectedRows = ExpectedRows,
+            };
+            var strategy = Strategy switch
+            {
+                StrategyChoice.Fdw => MigrationStrategy.Fdw,
+                StrategyChoice.Copy => MigrationStrategy.Copy,
+                _ => Run((_, token) => migration.Migrator.AnalyzeTablesAsync(SourceSchema, [SourceTable], cancellationToken: token))[0].Strategy,
+            };
+
+            var what = $"{TargetSchema}.{targetTable} on {migration.Target}";
+            var action = $"{(Truncate ? "Replace all rows with" : Append ? "Append" : "Insert")} the rows of {SourceSchema ?? migration.SourceSchema}.{SourceTable} ({strategy})";
+            if (!ShouldProcess(what, action) || (Truncate && !ConfirmTruncate(what)))
+            {
+                return;
+            }
+
+            _progressId++;
+            var result = Run((observer, token) => migration.Migrator.MigrateAsync(request, strategy, observer, token), WriteRowProgress);
+            CompleteProgress();
+            var mapping = new OrderedDictionary(StringComparer.Ordinal);
+            foreach (var pair in result.Columns)
+            {
+                mapping[pair.Source] = pair.Target;
+            }
+
+            WriteObject(new ConfitureTableMigrationResult(result.SourceSchema, result.SourceTable, result.TargetSchema, result.TargetTable,
+                result.Strategy == MigrationStrategy.Copy ? StrategyChoice.Copy : StrategyChoice.Fdw,
+                result.RowsMigrated, result.Elapsed, result.RowsPerSecond, mapping, migration));
+        }, target: SourceTable, terminating: false);
+    }
+
+    /// <summary>
+    /// -Truncate destroys rows, so it asks as a High-impact change would, on top of the Medium
+    /// ShouldProcess: unless -Force, -Confirm:$false, or $ConfirmPreference set to None.
+    /// </summary>
+    private bool ConfirmTruncate(string what)
+    {
+        if (Force || MyInvocation.BoundParameters.ContainsKey("Confirm"))
+        {
+            return true;
+        }
+
+        var preference = GetVariableValue("ConfirmPreference") is ConfirmImpact impact ? impact : ConfirmImpact.High;
+        return preference == ConfirmImpact.None
+            || ShouldContinue($"Delete every row of {what} and replace them with the source's?", "Confirm -Truncate");
+    }
+
+    private void WriteRowProgress(MigrationProgress progress)
+    {
+        var status = string.Format(CultureInfo.CurrentCulture, "{0:N0} rows, {1:N0} rows/s", progress.RowsDone, progress.RowsPerSecond);
+        var record = new ProgressRecord(_progressId, $"Migrating {progress.Table}", status);
+        if (progress.RowsExpected is > 0 and var expected)
+        {
+            record.PercentComplete = (int)Math.Clamp(progress.RowsDone * 100 / expected, 0, 100);
+            if (progress.RowsPerSecond > 0)
+            {
+                record.SecondsRemaining = (int)Math.Max(0, (expected - progress.RowsDone) / progress.RowsPerSecond);
+            }
+        }
+
+        WriteProgress(record);
+    }
+
+    private void CompleteProgress() =>
+        WriteProgress(new ProgressRecord(_progressId, $"Migrating {SourceTable}", "Done") { RecordType = ProgressRecordType.Completed });
+
+    private List<ColumnPair> ToPairs(IDictionary mapping)
+    {
+        var pairs = new List<ColumnPair>(mapping.Count);
+        foreach (DictionaryEntry entry in mapping)
+        {
+            var from = LanguagePrimitives.ConvertTo<string>(entry.Key);
+            var to = entry.Value is null ? null : LanguagePrimitives.ConvertTo<string>(entry.Value);
+            if (string.IsNullOrEmpty(from) || string.IsNullOrEmpty(to))
+            {
+                throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
+                    $"-ColumnMapping for \"{SourceTable}\" has an empty or null column name{(string.IsNullOrEmpty(from) ? string.Empty : $" for \"{from}\"")}.",
+                    SourceTable, "Every key and value of -ColumnMapping must name a column: @{ source_column = 'target_column' }.");
+            }
+
+            pairs.Add(new ColumnPair(from, to));
+        }
+
+        return pairs;
+    }
+}

@@ -1,0 +1,47 @@
+using System.Management.Automation;
+using Confiture.PowerShell.Hosting;
+using Confiture.PowerShell.Types;
+
+namespace Confiture.PowerShell.Cmdlets;
+
+/// <summary>
+/// <para type="synopsis">Removes what Enable-ConfitureFdw created on the target: foreign tables, user mapping, server and foreign schema.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Remove, "ConfitureFdw", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(ConfitureMigration))]
+public sealed class RemoveConfitureFdwCommand : ConfitureCmdlet
+{
+    /// <summary>The session to clean up; left out, the last one made in this session.</summary>
+    [Parameter(Position = 0, ValueFromPipeline = true)]
+    [ValidateNotNull]
+    public ConfitureMigration? Migration { get; set; }
+
+    /// <summary>Emits the session after cleanup.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    /// <inheritdoc />
+    protected override void ProcessRecord()
+    {
+        var migration = RequireSession(Migration);
+        Guard(() =>
+        {
+            var plan = Run((observer, token) => migration.Migrator.PlanCleanupFdwAsync(observer, token));
+            var description = plan.Statements.Count == 0
+                ? $"Nothing of server \"{migration.ServerName}\" is left on {migration.Target}."
+                : $"Remove postgres_fdw objects from {migration.Target}:" + Environment.NewLine
+                  + string.Join(Environment.NewLine, plan.Statements.Select(s => "  " + s.Display + ";"));
+            if (!ShouldProcess(description, $"Remove server \"{migration.ServerName}\" and its foreign tables from {migration.Target}?", "Remove-ConfitureFdw"))
+            {
+                return;
+            }
+
+            Run((observer, token) => migration.Migrator.CleanupFdwAsync(observer, token));
+            SessionRegistry.Forget(migration);
+            if (PassThru)
+            {
+                WriteObject(migration);
+            }
+        }, target: migration, terminating: true);
+    }
+}

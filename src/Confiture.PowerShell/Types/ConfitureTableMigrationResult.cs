@@ -1,0 +1,56 @@
+using System.Collections.Specialized;
+
+namespace Confiture.PowerShell.Types;
+
+/// <summary>What one table's migration did; pipe it into Test-ConfitureMigration.</summary>
+public sealed class ConfitureTableMigrationResult
+{
+    internal ConfitureTableMigrationResult(
+        string sourceSchema, string sourceTable, string targetSchema, string targetTable, StrategyChoice strategy,
+        long rowsMigrated, TimeSpan elapsed, double rowsPerSecond, OrderedDictionary columnMapping, ConfitureMigration migration)
+    {
+        SourceSchema = sourceSchema;
+        SourceTable = sourceTable;
+        TargetSchema = targetSchema;
+        TargetTable = targetTable;
+        Strategy = strategy;
+        RowsMigrated = rowsMigrated;
+        Elapsed = elapsed;
+        RowsPerSecond = rowsPerSecond;
+        ColumnMapping = columnMapping;
+        Migration = migration;
+    }
+
+    /// <summary>The source table.</summary>
+    public string SourceTable { get; }
+
+    /// <summary>The target table.</summary>
+    public string TargetTable { get; }
+
+    /// <summary>The source schema.</summary>
+    public string SourceSchema { get; }
+
+    /// <summary>The target schema.</summary>
+    public string TargetSchema { get; }
+
+    /// <summary>The strategy used.</summary>
+    public StrategyChoice Strategy { get; }
+
+    /// <summary>Rows written to the target.</summary>
+    public long RowsMigrated { get; }
+
+    /// <summary>Wall time of the whole call.</summary>
+    public TimeSpan Elapsed { get; }
+
+    /// <summary>Rows per second over the whole call.</summary>
+    public double RowsPerSecond { get; }
+
+    /// <summary>Source column to target column, as moved (reusable as -ColumnMapping).</summary>
+    public OrderedDictionary ColumnMapping { get; }
+
+    /// <summary>The session.</summary>
+    public ConfitureMigration Migration { get; }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{SourceSchema}.{SourceTable} -> {TargetSchema}.{TargetTable}: {RowsMigrated} rows";
+}

@@ -1,0 +1,46 @@
+namespace Confiture.PowerShell.Types;
+
+/// <summary>Row counts of one table on both sides.</summary>
+public sealed class ConfitureVerification
+{
+    internal ConfitureVerification(string sourceSchema, string sourceTable, string targetSchema, string targetTable, long sourceCount, long targetCount, ConfitureMigration migration)
+    {
+        SourceSchema = sourceSchema;
+        SourceTable = sourceTable;
+        TargetSchema = targetSchema;
+        TargetTable = targetTable;
+        SourceCount = sourceCount;
+        TargetCount = targetCount;
+        Migration = migration;
+    }
+
+    /// <summary>The source table.</summary>
+    public string SourceTable { get; }
+
+    /// <summary>The target table.</summary>
+    public string TargetTable { get; }
+
+    /// <summary>The source schema.</summary>
+    public string SourceSchema { get; }
+
+    /// <summary>The target schema.</summary>
+    public string TargetSchema { get; }
+
+    /// <summary>Rows on the source.</summary>
+    public long SourceCount { get; }
+
+    /// <summary>Rows on the target.</summary>
+    public long TargetCount { get; }
+
+    /// <summary>Whether the counts agree.</summary>
+    public bool Match => SourceCount == TargetCount;
+
+    /// <summary>Target minus source: negative means rows are missing on the target.</summary>
+    public long Difference => TargetCount - SourceCount;
+
+    /// <summary>The session.</summary>
+    public ConfitureMigration Migration { get; }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{SourceTable}: {SourceCount} -> {TargetCount} ({(Match ? "match" : "MISMATCH")})";
+}
