@@ -1,12 +1,14 @@
 <#
 .SYNOPSIS
-    Builds, tests, demonstrates and benchmarks the Confiture module.
+    Builds, tests and demonstrates the Confiture module.
 .DESCRIPTION
-    Build    leaves an importable module in out/Confiture.
-    Test     builds, starts two throwaway PostgreSQL servers (unless CONFITURE_TEST_SOURCE and
-             CONFITURE_TEST_TARGET name real ones), runs the xunit and Pester suites, stops the servers
-             and prints "Tests: N passed, M failed, K skipped". Exits non-zero when anything failed.
-    Demo     runs the whole migration pipeline on a small dataset (throwaway servers by default).
+    Build  leaves an importable module in out/Confiture.
+    Test   builds, starts two throwaway PostgreSQL servers (unless CONFITURE_TEST_SOURCE and
+           CONFITURE_TEST_TARGET name real ones), runs the xunit and Pester suites, stops the
+           servers even on failure, and ends with "Tests: N passed, M failed, K skipped".
+           Exits non-zero when anything failed.
+    Demo   runs the whole migration pipeline on a small dataset, on throwaway servers unless
+           -SourceConnectionString and -TargetConnectionString name real ones.
 .EXAMPLE
     dotnet tool restore; dotnet pwsh ./build.ps1 Test
 #>
@@ -19,7 +21,7 @@ param(
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
 
-    # Demo only: connection strings of real servers to use instead of throwaway ones.
+    # Demo: superuser connection strings of real servers to use instead of throwaway ones.
     [string] $SourceConnectionString,
     [string] $TargetConnectionString
 )
@@ -52,6 +54,129 @@ function Invoke-Build {
     Write-Host "Module ready: $moduleDir"
 }
 
+function Find-PostgresBinaries {
+    # The Pester suite arranges its data with psql, so the client counts too.
+    if (-not (Get-Command psql -ErrorAction SilentlyContinue)) { return $false }
+    if (Get-Command initdb -ErrorAction SilentlyContinue) { return $true }
+    $pgConfig = Get-Command pg_config -ErrorAction SilentlyContinue
+    if ($pgConfig -and (Test-Path (Join-Path (& $pgConfig.Source --bindir) 'initdb'))) { return $true }
+    return [bool](Get-ChildItem '/usr/lib/postgresql/*/bin/initdb' -ErrorAction SilentlyContinue)
+}
+
+function Install-PostgresIfMissing {
+    if ($env:CONFITURE_TEST_SOURCE -and $env:CONFITURE_TEST_TARGET) { return }
+    if (-not $IsLinux -or (Find-PostgresBinaries)) { return }
+    $isRoot = (& id -u) -eq '0'
+    if ($isRoot -and (Get-Command apt-get -ErrorAction SilentlyContinue)) {
+        Write-Host 'PostgreSQL server binaries not found: installing postgresql and postgresql-contrib'
+        $env:DEBIAN_FRONTEND = 'noninteractive'
+        Invoke-Native apt-get @('update', '-qq')
+        Invoke-Native apt-get @('install', '-y', '-qq', 'postgresql', 'postgresql-contrib')
+        return
+    }
+    Write-Warning 'PostgreSQL server binaries not found; the test fixture will report what to install.'
+}
+
+function Start-TestServers {
+    $host_ = Join-Path $root "tests/Confiture.TestServers/bin/$Configuration/net8.0/Confiture.TestServers.dll"
+    $info = [System.Diagnostics.ProcessStartInfo]::new('dotnet')
+    $info.ArgumentList.Add($host_)
+    $info.ArgumentList.Add('serve')
+    $info.RedirectStandardInput = $true
+    $info.RedirectStandardOutput = $true
+    $info.UseShellExecute = $false
+    $process = [System.Diagnostics.Process]::Start($info)
+    $line = $process.StandardOutput.ReadLineAsync()
+    if (-not $line.Wait([TimeSpan]::FromMinutes(5)) -or -not $line.Result) {
+        if (-not $process.HasExited) { $process.Kill($true) }
+        throw 'The PostgreSQL test servers did not start (see the messages above).'
+    }
+    $servers = $line.Result | ConvertFrom-Json
+    $env:CONFITURE_TEST_SOURCE = $servers.source
+    $env:CONFITURE_TEST_TARGET = $servers.target
+    $env:CONFITURE_TEST_SOURCE_HOST_FOR_TARGET = $servers.sourceHostForTarget
+    $env:CONFITURE_TEST_SOURCE_PORT_FOR_TARGET = [string]$servers.sourcePortForTarget
+    $env:CONFITURE_TEST_MIGRATOR_USER = $servers.migratorUser
+    $env:CONFITURE_TEST_MIGRATOR_PASSWORD = $servers.migratorPassword
+    Write-Host "Test servers: $($servers.mode)"
+    return $process
+}
+
+function Stop-TestServers([System.Diagnostics.Process] $Process) {
+    if (-not $Process -or $Process.HasExited) { return }
+    # Closing its standard input tells the fixture to stop and remove the clusters.
+    $Process.StandardInput.Close()
+    if (-not $Process.WaitForExit(60000)) { $Process.Kill($true) }
+}
+
+function Read-TrxCounts([string] $Path) {
+    if (-not (Test-Path $Path)) { return $null }
+    $counters = ([xml](Get-Content -Raw $Path)).TestRun.ResultSummary.Counters
+    return [pscustomobject]@{
+        passed  = [int]$counters.passed
+        failed  = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
+        skipped = [int]$counters.notExecuted
+    }
+}
+
+function Get-PesterModulePath {
+    Invoke-Native dotnet @('restore', (Join-Path $root 'tests/Pester/Pester.Restore.csproj'), '--nologo', '-v', 'q')
+    $cache = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { ((& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', '').Trim() }
+    $path = Join-Path $cache 'pester/5.7.1/tools/Pester.psd1'
+    if (-not (Test-Path $path)) { throw "Pester 5.7.1 was restored but not found at $path" }
+    return $path
+}
+
+function Invoke-Test {
+    Install-PostgresIfMissing
+    Invoke-Build
+    Invoke-Native dotnet @('build', (Join-Path $root 'Confiture.sln'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:NoSummary')
+    $pester = Get-PesterModulePath
+    $results = Join-Path $out 'test-results'
+    if (Test-Path $results) { Remove-Item $results -Recurse -Force }
+    New-Item -ItemType Directory -Path $results | Out-Null
+
+    $suites = [ordered]@{}
+    $servers = $null
+    $saved = @{}
+    'CONFITURE_TEST_SOURCE', 'CONFITURE_TEST_TARGET', 'CONFITURE_TEST_SOURCE_HOST_FOR_TARGET', 'CONFITURE_TEST_SOURCE_PORT_FOR_TARGET',
+    'CONFITURE_TEST_MIGRATOR_USER', 'CONFITURE_TEST_MIGRATOR_PASSWORD' | ForEach-Object { $saved[$_] = [Environment]::GetEnvironmentVariable($_) }
+    try {
+        $servers = Start-TestServers
+
+        Write-Host 'xunit: engine tests'
+        & dotnet test (Join-Path $root 'tests/Unit/Confiture.Tests.Unit.csproj') -c $Configuration --no-build --nologo `
+            --logger 'console;verbosity=normal' --logger 'trx;LogFileName=unit.trx' --results-directory $results
+        $suites['xunit'] = Read-TrxCounts (Join-Path $results 'unit.trx')
+
+        Write-Host 'Pester: the module end to end'
+        $summary = Join-Path $results 'pester.json'
+        & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/Pester/Run.ps1') -PesterModule $pester -SummaryPath $summary
+        $suites['Pester'] = if (Test-Path $summary) { Get-Content -Raw $summary | ConvertFrom-Json } else { $null }
+    }
+    finally {
+        Stop-TestServers $servers
+        foreach ($name in $saved.Keys) { [Environment]::SetEnvironmentVariable($name, $saved[$name]) }
+    }
+
+    $passed = 0; $failed = 0; $skipped = 0
+    foreach ($suite in $suites.Keys) {
+        $counts = $suites[$suite]
+        if ($null -eq $counts) {
+            Write-Host "$suite did not report results: counted as one failure."
+            $failed++
+            continue
+        }
+        Write-Host "${suite}: $($counts.passed) passed, $($counts.failed) failed, $($counts.skipped) skipped"
+        $passed += $counts.passed; $failed += $counts.failed; $skipped += $counts.skipped
+    }
+    if ($passed -eq 0) { $failed++ }
+    Write-Host "Tests: $passed passed, $failed failed, $skipped skipped"
+    exit ([int]($failed -gt 0))
+}
+
 switch ($Task) {
     'Build' { Invoke-Build }
+    'Test' { Invoke-Test }
+    'Demo' { Invoke-Build; & (Join-Path $root 'examples/demo.ps1') -SourceConnectionString $SourceConnectionString -TargetConnectionString $TargetConnectionString -ModulePath (Join-Path $moduleDir 'Confiture.psd1') }
 }
