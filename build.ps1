@@ -175,8 +175,32 @@ function Invoke-Test {
     exit ([int]($failed -gt 0))
 }
 
+function Invoke-Demo {
+    Invoke-Build
+    $demo = Join-Path $root 'examples/demo.ps1'
+    $module = Join-Path $moduleDir 'Confiture.psd1'
+    if ($SourceConnectionString -and $TargetConnectionString) {
+        & $demo -SourceConnectionString $SourceConnectionString -TargetConnectionString $TargetConnectionString -ModulePath $module
+        return
+    }
+
+    Install-PostgresIfMissing
+    Invoke-Native dotnet @('build', (Join-Path $root 'tests/Confiture.TestServers/Confiture.TestServers.csproj'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:NoSummary')
+    $servers = $null
+    try {
+        $servers = Start-TestServers
+        $peer = @{}
+        if ($env:CONFITURE_TEST_SOURCE_HOST_FOR_TARGET) { $peer.SourceHostForTarget = $env:CONFITURE_TEST_SOURCE_HOST_FOR_TARGET }
+        if ($env:CONFITURE_TEST_SOURCE_PORT_FOR_TARGET) { $peer.SourcePortForTarget = [int]$env:CONFITURE_TEST_SOURCE_PORT_FOR_TARGET }
+        & $demo -SourceConnectionString $env:CONFITURE_TEST_SOURCE -TargetConnectionString $env:CONFITURE_TEST_TARGET -ModulePath $module @peer
+    }
+    finally {
+        Stop-TestServers $servers
+    }
+}
+
 switch ($Task) {
     'Build' { Invoke-Build }
     'Test' { Invoke-Test }
-    'Demo' { Invoke-Build; & (Join-Path $root 'examples/demo.ps1') -SourceConnectionString $SourceConnectionString -TargetConnectionString $TargetConnectionString -ModulePath (Join-Path $moduleDir 'Confiture.psd1') }
+    'Demo' { Invoke-Demo }
 }
