@@ -124,4 +124,40 @@ internal static class CopyRelay
             }
         }
     }
+
+    /// <summary>
+    /// The text-format relay, for the rare tables whose types cannot cross in binary. It runs one
+    /// chunk at a time; the binary relay is the fast path.
+    /// </summary>
+    public static async Task<long> RunTextAsync(
+        TextReader from,
+        TextWriter to,
+        CopyRowCounter counter,
+        Action<long, TimeSpan> progress,
+        CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var lastReport = TimeSpan.Zero;
+        var chars = ArrayPool<char>.Shared.Rent(BufferSize / 2);
+        try
+        {
+            int read;
+            while ((read = await from.ReadAsync(chars.AsMemory(), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                counter.FeedText(chars.AsSpan(0, read));
+                await to.WriteAsync(chars.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                if (clock.Elapsed - lastReport >= ProgressInterval)
+                {
+                    lastReport = clock.Elapsed;
+                    progress(counter.Rows, lastReport);
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(chars);
+        }
+
+        return counter.Rows;
+    }
 }

@@ -32,6 +32,9 @@ internal sealed class CopyRowCounter(bool binary)
 
     public long Rows { get; private set; }
 
+    /// <summary>Counts the rows of a text-format chunk.</summary>
+    public void FeedText(ReadOnlySpan<char> data) => Rows += data.Count('\n');
+
     public void Feed(ReadOnlySpan<byte> data)
     {
         if (!binary)

@@ -155,25 +155,56 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         }
 
         var started = Stopwatch.GetTimestamp();
+        var counter = new CopyRowCounter(binary);
+        void Report(long done, TimeSpan _) => observer.Progress(new MigrationProgress(request.SourceTable, done, request.ExpectedRows, clock.Elapsed));
+        var rows = binary
+            ? await RelayBinaryAsync(sourceConnection, targetConnection, exportSql, importSql, counter, Report, cancellationToken).ConfigureAwait(false)
+            : await RelayTextAsync(sourceConnection, targetConnection, exportSql, importSql, counter, Report, cancellationToken).ConfigureAwait(false);
+        observer.Statement(exportSql, Stopwatch.GetElapsedTime(started));
+        observer.Statement(importSql, Stopwatch.GetElapsedTime(started));
+        Report(rows, TimeSpan.Zero);
+        return rows;
+    }
+
+    private static async Task<long> RelayBinaryAsync(
+        NpgsqlConnection sourceConnection, NpgsqlConnection targetConnection, string exportSql, string importSql,
+        CopyRowCounter counter, Action<long, TimeSpan> report, CancellationToken cancellationToken)
+    {
         var export = await sourceConnection.BeginRawBinaryCopyAsync(exportSql, cancellationToken).ConfigureAwait(false);
         NpgsqlRawCopyStream? import = null;
         try
         {
             import = await targetConnection.BeginRawBinaryCopyAsync(importSql, cancellationToken).ConfigureAwait(false);
-            var counter = new CopyRowCounter(binary);
-            var rows = await CopyRelay.RunAsync(export, import, counter,
-                (done, _) => observer.Progress(new MigrationProgress(request.SourceTable, done, request.ExpectedRows, clock.Elapsed)),
-                cancellationToken).ConfigureAwait(false);
+            var rows = await CopyRelay.RunAsync(export, import, counter, report, cancellationToken).ConfigureAwait(false);
             await export.DisposeAsync().ConfigureAwait(false);
             await import.DisposeAsync().ConfigureAwait(false);
-            observer.Statement(exportSql, Stopwatch.GetElapsedTime(started));
-            observer.Statement(importSql, Stopwatch.GetElapsedTime(started));
-            observer.Progress(new MigrationProgress(request.SourceTable, rows, request.ExpectedRows, clock.Elapsed));
             return rows;
         }
         catch
         {
             // Tell the target the COPY failed (it rolls back with the transaction) and stop the export.
+            await QuietlyAsync(import is null ? null : import.CancelAsync).ConfigureAwait(false);
+            await QuietlyAsync(export.CancelAsync).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task<long> RelayTextAsync(
+        NpgsqlConnection sourceConnection, NpgsqlConnection targetConnection, string exportSql, string importSql,
+        CopyRowCounter counter, Action<long, TimeSpan> report, CancellationToken cancellationToken)
+    {
+        var export = await sourceConnection.BeginTextExportAsync(exportSql, cancellationToken).ConfigureAwait(false);
+        NpgsqlCopyTextWriter? import = null;
+        try
+        {
+            import = await targetConnection.BeginTextImportAsync(importSql, cancellationToken).ConfigureAwait(false);
+            var rows = await CopyRelay.RunTextAsync(export, import, counter, report, cancellationToken).ConfigureAwait(false);
+            await export.DisposeAsync().ConfigureAwait(false);
+            await import.DisposeAsync().ConfigureAwait(false);
+            return rows;
+        }
+        catch
+        {
             await QuietlyAsync(import is null ? null : import.CancelAsync).ConfigureAwait(false);
             await QuietlyAsync(export.CancelAsync).ConfigureAwait(false);
             throw;

@@ -1,0 +1,83 @@
+using Confiture.Core;
+using Confiture.Core.Migration;
+using Confiture.Core.Planning;
+using Confiture.Tests.Unit.Infrastructure;
+
+namespace Confiture.Tests.Unit.Integration;
+
+[Collection(ServerCollection.Name)]
+public sealed class PlanningAndVerificationTests(ServerFixture fixture)
+{
+    [Fact]
+    public async Task The_planner_picks_copy_at_or_above_the_threshold_and_fdw_below()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin,
+            """
+            CREATE TABLE large (id int); INSERT INTO large SELECT generate_series(1, 5000); ANALYZE large;
+            CREATE TABLE small (id int); INSERT INTO small SELECT generate_series(1, 40);
+            CREATE TABLE edge (id int); INSERT INTO edge SELECT generate_series(1, 1000);
+            """);
+        var options = new StrategyOptions { CopyThreshold = 1000, FdwRowsPerSecond = 100, CopyRowsPerSecond = 1000 };
+
+        var plans = await s.Migrator().AnalyzeTablesAsync(options: options);
+
+        Assert.Equal(["edge", "large", "small"], plans.Select(p => p.Table));
+        var byName = plans.ToDictionary(p => p.Table);
+        Assert.Equal((MigrationStrategy.Copy, 5000L, false), (byName["large"].Strategy, byName["large"].RowCount, byName["large"].IsExact));
+        Assert.Equal(5.0, byName["large"].EstimatedSeconds, 3);
+        Assert.Equal((MigrationStrategy.Fdw, 40L, true), (byName["small"].Strategy, byName["small"].RowCount, byName["small"].IsExact));
+        Assert.Equal(0.4, byName["small"].EstimatedSeconds, 3);
+        Assert.Equal(MigrationStrategy.Copy, byName["edge"].Strategy);
+    }
+
+    [Fact]
+    public async Task The_planner_names_a_table_that_does_not_exist()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE a (id int)");
+
+        var error = await Assert.ThrowsAsync<ConfitureException>(() => s.Migrator().AnalyzeTablesAsync(tables: ["a", "ghost"]));
+
+        Assert.Equal(ConfitureErrorKind.TableNotFound, error.Kind);
+        Assert.Contains("\"ghost\"", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Verification_counts_each_side_directly_through_a_renamed_table()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE users (id int); INSERT INTO users SELECT generate_series(1, 30)");
+        await Db.ExecAsync(s.Databases.TargetMigrator, "CREATE SCHEMA app; CREATE TABLE app.members (id int); INSERT INTO app.members SELECT generate_series(1, 30)");
+
+        var result = await s.Migrator().VerifyMigrationAsync("users", "members", targetSchema: "app");
+
+        Assert.Equal((30L, 30L, true, 0L), (result.SourceCount, result.TargetCount, result.Match, result.Difference));
+        Assert.Equal(("users", "members"), (result.SourceTable, result.TargetTable));
+    }
+
+    [Fact]
+    public async Task Verification_reports_missing_rows_as_a_negative_difference()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 30)");
+        await Db.ExecAsync(s.Databases.TargetMigrator, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 27)");
+
+        var result = await s.Migrator().VerifyMigrationAsync("t");
+
+        Assert.False(result.Match);
+        Assert.Equal(-3, result.Difference);
+    }
+
+    [Fact]
+    public async Task Verification_names_a_missing_target_table()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE t (id int)");
+
+        var error = await Assert.ThrowsAsync<ConfitureException>(() => s.Migrator().VerifyMigrationAsync("t", "not_there"));
+
+        Assert.Equal(ConfitureErrorKind.TableNotFound, error.Kind);
+        Assert.Contains("not_there", error.Message, StringComparison.Ordinal);
+    }
+}
