@@ -9,13 +9,16 @@
            Exits non-zero when anything failed.
     Demo   runs the whole migration pipeline on a small dataset, on throwaway servers unless
            -SourceConnectionString and -TargetConnectionString name real ones.
+    Bench  measures Confiture against psql, postgres_fdw by hand and pgcopydb on throwaway
+           servers and writes bench/RESULTS.md (-Rows sets the narrow table's size).
+    Package makes out/Confiture.zip, importable by Azure Automation.
 .EXAMPLE
     dotnet tool restore; dotnet pwsh ./build.ps1 Test
 #>
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Test', 'Demo')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'Package')]
     [string] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
@@ -23,7 +26,11 @@ param(
 
     # Demo: superuser connection strings of real servers to use instead of throwaway ones.
     [string] $SourceConnectionString,
-    [string] $TargetConnectionString
+    [string] $TargetConnectionString,
+
+    # Bench: rows of the narrow table.
+    [ValidateRange(1000, 1000000000)]
+    [int] $Rows = 5000000
 )
 
 $ErrorActionPreference = 'Stop'
@@ -51,7 +58,42 @@ function Invoke-Build {
     Get-ChildItem $publish -Filter '*.dll' |
         Where-Object Name -NE 'Confiture.PowerShell.dll' |
         Copy-Item -Destination $dependencies
+    $moduleFiles = Join-Path $root 'src/Confiture.PowerShell/Module'
+    if (Test-Path $moduleFiles) {
+        # Formats, help sources and the like, laid out as they sit in the module.
+        Get-ChildItem $moduleFiles -File -Recurse | Where-Object Extension -NE '.md' | ForEach-Object {
+            $relative = [IO.Path]::GetRelativePath($moduleFiles, $_.FullName)
+            $destination = Join-Path $moduleDir $relative
+            New-Item -ItemType Directory -Path (Split-Path $destination) -Force | Out-Null
+            Copy-Item $_.FullName $destination
+        }
+    }
+    $helpBuilder = Join-Path $root 'src/Confiture.PowerShell/Help/Build-Help.ps1'
+    if (Test-Path $helpBuilder) { & $helpBuilder -Destination $moduleDir }
     Write-Host "Module ready: $moduleDir"
+}
+
+function Invoke-Package {
+    Invoke-Build
+    $zip = Join-Path $out 'Confiture.zip'
+    if (Test-Path $zip) { Remove-Item $zip -Force }
+    # Azure Automation wants the module folder, named like the manifest, at the root of the archive.
+    Compress-Archive -Path $moduleDir -DestinationPath $zip
+    Write-Host "Package ready: $zip"
+}
+
+function Invoke-Bench {
+    Install-PostgresIfMissing
+    Invoke-Build
+    Invoke-Native dotnet @('build', (Join-Path $root 'tests/Confiture.TestServers/Confiture.TestServers.csproj'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:NoSummary')
+    $servers = $null
+    try {
+        $servers = Start-TestServers
+        & (Join-Path $root 'bench/Invoke-Benchmark.ps1') -ModulePath (Join-Path $moduleDir 'Confiture.psd1') -Rows $Rows -ResultsPath (Join-Path $root 'bench/RESULTS.md')
+    }
+    finally {
+        Stop-TestServers $servers
+    }
 }
 
 function Find-PostgresBinaries {
@@ -203,4 +245,6 @@ switch ($Task) {
     'Build' { Invoke-Build }
     'Test' { Invoke-Test }
     'Demo' { Invoke-Demo }
+    'Bench' { Invoke-Bench }
+    'Package' { Invoke-Package }
 }
