@@ -9,7 +9,8 @@ namespace Confiture.TestServers;
 [UnsupportedOSPlatform("windows")]
 internal sealed class LocalClusters : IAsyncDisposable
 {
-    public const string RunuserPath = "/usr/sbin/runuser";
+    // Debian and Fedora install runuser in /usr/sbin, which a non-login root PATH may lack.
+    public static readonly string RunuserPath = File.Exists("/usr/sbin/runuser") ? "/usr/sbin/runuser" : "runuser";
     private const string TempRoot = "/tmp";
     private const string DirectoryPrefix = "confiture-pg-";
     private const int DefaultPostgresPort = 5432;

@@ -9,11 +9,9 @@ internal static class MigratorRole
 
     public static async Task EnsureAsync(TestServer server, bool readAllData, CancellationToken cancellationToken)
     {
-        var connection = new NpgsqlConnection(server.AdminConnectionString);
+        var connection = await Sql.OpenUnpooledAsync(server.AdminConnectionString, cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-
             // A server configured for md5 would store an md5 hash, and SCRAM logins would then fail.
             await Sql.ExecuteAsync(connection, "SET password_encryption = 'scram-sha-256'", cancellationToken).ConfigureAwait(false);
 

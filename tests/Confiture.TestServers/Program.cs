@@ -54,7 +54,9 @@ internal static class Program
         catch (Exception exception)
 #pragma warning restore CA1031
         {
-            await Console.Error.WriteLineAsync(exception.ToString()).ConfigureAwait(false);
+            // The fixture's own failures carry complete messages; anything else gets its stack trace.
+            var report = exception is InvalidOperationException ? exception.Message : exception.ToString();
+            await Console.Error.WriteLineAsync("Could not serve test servers: " + report).ConfigureAwait(false);
             return 1;
         }
         finally
