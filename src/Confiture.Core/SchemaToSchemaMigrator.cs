@@ -74,6 +74,14 @@ public sealed class SchemaToSchemaMigrator
         return new TableMigrator(Source, Target, Settings, observer ?? NullObserver.Instance).MigrateAsync(request, strategy, cancellationToken);
     }
 
+    /// <summary>Returns the statements a migration would run, worked out from the catalogs; writes nothing.</summary>
+    public async Task<IReadOnlyList<string>> PlanMigrationAsync(TableMigrationRequest request, MigrationStrategy strategy, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var plan = await new TableMigrator(Source, Target, Settings, NullObserver.Instance).PlanAsync(request, strategy, cancellationToken).ConfigureAwait(false);
+        return plan.Describe(Settings.ForeignSchema);
+    }
+
     /// <summary>
     /// Sizes each table of a source schema (the session's when null) and picks a strategy for it.
     /// </summary>

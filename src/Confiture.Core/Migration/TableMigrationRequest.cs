@@ -24,6 +24,18 @@ public sealed record TableMigrationRequest
     /// <summary>Add to the target's rows.</summary>
     public bool Append { get; init; }
 
+    /// <summary>
+    /// Drops the target's indexes and key constraints (and foreign keys pointing at it) before the
+    /// load and rebuilds them after, in the same transaction: faster for an empty or truncated target.
+    /// </summary>
+    public bool DeferIndexes { get; init; }
+
+    /// <summary>
+    /// Copies this many key ranges at once (Copy strategy), all reading one exported source snapshot.
+    /// Parts commit separately: a failure empties the target table instead of restoring its old rows.
+    /// </summary>
+    public int Parallel { get; init; } = 1;
+
     /// <summary>The expected row count, for progress; null when unknown.</summary>
     public long? ExpectedRows { get; init; }
 

@@ -14,17 +14,76 @@ namespace Confiture.Core.Migration;
 /// </summary>
 internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint target, FdwSettings settings, IOperationObserver observer)
 {
+    private const string IndexBuildMemory = "SET LOCAL maintenance_work_mem = '256MB'";
+
+    internal IOperationObserver Observer => observer;
     private static readonly HashSet<uint> IntegerTypes = [20, 21, 23];
+
+    /// <summary>Works out what a migration would run, from the catalogs; writes nothing.</summary>
+    public async Task<MigrationPlan> PlanAsync(TableMigrationRequest request, MigrationStrategy strategy, CancellationToken cancellationToken)
+    {
+        await using var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await PlanAsync(connection, request, strategy, cancellationToken).ConfigureAwait(false);
+    }
 
     public async Task<TableMigrationResult> MigrateAsync(TableMigrationRequest request, MigrationStrategy strategy, CancellationToken cancellationToken)
     {
-        Validate(request);
         var clock = Stopwatch.StartNew();
+        await using var targetConnection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var plan = await PlanAsync(targetConnection, request, strategy, cancellationToken).ConfigureAwait(false);
+        long rows;
+        var parallel = request.Parallel > 1 ? new ParallelCopy(this, source, target, plan) : null;
+        try
+        {
+            rows = parallel is not null
+                ? await parallel.RunAsync(targetConnection, clock, cancellationToken).ConfigureAwait(false)
+                : await MigrateInOneTransactionAsync(targetConnection, plan, clock, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex)
+        {
+            throw Failed(ex, request.SourceTable, plan.TargetTable, parallel?.PartsStarted == true);
+        }
+
+        return new TableMigrationResult(plan.SourceSchema, request.SourceTable, request.TargetSchema, plan.TargetTable, strategy, rows, clock.Elapsed,
+            plan.Columns.Select(c => c.Pair).ToList());
+    }
+
+    private async Task<long> MigrateInOneTransactionAsync(NpgsqlConnection connection, MigrationPlan plan, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await PrepareTargetAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+        var rows = plan.Strategy == MigrationStrategy.Fdw
+            ? await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(plan.InsertSql(settings.ForeignSchema)), observer, cancellationToken).ConfigureAwait(false)
+            : await CopyAsync(connection, plan, clock, cancellationToken).ConfigureAwait(false);
+        await RebuildDeferredAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+        await MoveSequencesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return rows;
+    }
+
+    internal async Task RebuildDeferredAsync(NpgsqlConnection connection, MigrationPlan plan, CancellationToken cancellationToken)
+    {
+        if (plan.Deferred is { IsEmpty: false } deferred)
+        {
+            await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(IndexBuildMemory), observer, cancellationToken).ConfigureAwait(false);
+            await RunAllAsync(connection, deferred.Rebuilds, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    internal async Task RunAllAsync(NpgsqlConnection connection, IEnumerable<SqlStatement> statements, CancellationToken cancellationToken)
+    {
+        foreach (var statement in statements)
+        {
+            await SqlExecutor.ExecuteAsync(connection, statement, observer, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<MigrationPlan> PlanAsync(NpgsqlConnection connection, TableMigrationRequest request, MigrationStrategy strategy, CancellationToken cancellationToken)
+    {
+        Validate(request, strategy);
         var sourceSchema = string.IsNullOrEmpty(request.SourceSchema) ? settings.SourceSchema : request.SourceSchema;
         var targetTable = request.EffectiveTargetTable;
-
-        await using var targetConnection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
-        var targetInfo = await TableCatalog.FindAsync(targetConnection, request.TargetSchema, targetTable, cancellationToken).ConfigureAwait(false);
+        var targetInfo = await TableCatalog.FindAsync(connection, request.TargetSchema, targetTable, cancellationToken).ConfigureAwait(false);
         if (targetInfo is null || targetInfo.Kind is not ('r' or 'p'))
         {
             throw new ConfitureException(ConfitureErrorKind.TableNotFound,
@@ -32,49 +91,69 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
                 targetTable, "Create the target schema first (Confiture moves data, not DDL), or pass -TargetTable/-TargetSchema.");
         }
 
+        if (request.DeferIndexes && targetInfo.Kind != 'r')
+        {
+            throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
+                $"DeferIndexes is not supported for the partitioned table \"{request.TargetSchema}\".\"{targetTable}\".", targetTable,
+                "Leave -DeferIndexes out for partitioned tables.");
+        }
+
         var sourceColumns = strategy == MigrationStrategy.Fdw
-            ? await ForeignColumnsAsync(targetConnection, sourceSchema, request.SourceTable, cancellationToken).ConfigureAwait(false)
+            ? await ForeignColumnsAsync(connection, sourceSchema, request.SourceTable, cancellationToken).ConfigureAwait(false)
             : await SourceColumnsAsync(sourceSchema, request.SourceTable, cancellationToken).ConfigureAwait(false);
         var columns = ColumnMapper.Resolve(request.SourceTable, sourceColumns, targetTable, targetInfo.Columns, request.ColumnMapping);
-
         var qualifiedTarget = SqlText.Qualified(request.TargetSchema, targetTable);
-        long rows;
-        try
+        var deferred = request.DeferIndexes ? await DeferredIndexes.CaptureAsync(connection, targetInfo.Oid, cancellationToken).ConfigureAwait(false) : null;
+
+        var sequences = new List<SequenceLink>();
+        foreach (var column in columns.Where(c => IntegerTypes.Contains(c.Target.TypeOid)))
         {
-            await using var transaction = await targetConnection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await PrepareTargetAsync(targetConnection, request, qualifiedTarget, cancellationToken).ConfigureAwait(false);
-            rows = strategy == MigrationStrategy.Fdw
-                ? await InsertSelectAsync(targetConnection, request, qualifiedTarget, columns, cancellationToken).ConfigureAwait(false)
-                : await CopyAsync(targetConnection, request, sourceSchema, qualifiedTarget, targetInfo.Kind, columns, clock, cancellationToken).ConfigureAwait(false);
-            await MoveSequencesAsync(targetConnection, request.TargetSchema, targetTable, columns, cancellationToken).ConfigureAwait(false);
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (PostgresException ex)
-        {
-            throw Failed(ex, request.SourceTable, targetTable);
+            var sequence = await SqlExecutor.ScalarAsync<string>(connection,
+                "SELECT pg_get_serial_sequence($1, $2)", cancellationToken, qualifiedTarget, column.Target.Name).ConfigureAwait(false);
+            if (sequence is not null)
+            {
+                sequences.Add(new SequenceLink(column.Target.Name, sequence));
+            }
         }
 
-        return new TableMigrationResult(sourceSchema, request.SourceTable, request.TargetSchema, targetTable, strategy, rows, clock.Elapsed,
-            columns.Select(c => c.Pair).ToList());
+        return new MigrationPlan(request, strategy, sourceSchema, targetTable, qualifiedTarget, targetInfo.Kind, columns, deferred, sequences);
     }
 
-    private static void Validate(TableMigrationRequest request)
+    private static void Validate(TableMigrationRequest request, MigrationStrategy strategy)
     {
+        static ConfitureException Invalid(string message, string? table, string action) =>
+            new(ConfitureErrorKind.InvalidArgument, message, table, action);
+
         if (string.IsNullOrWhiteSpace(request.SourceTable))
         {
-            throw new ConfitureException(ConfitureErrorKind.InvalidArgument, "SourceTable cannot be empty.", recommendedAction: "Name the source table to migrate.");
+            throw Invalid("SourceTable cannot be empty.", null, "Name the source table to migrate.");
         }
 
         if (string.IsNullOrWhiteSpace(request.TargetSchema))
         {
-            throw new ConfitureException(ConfitureErrorKind.InvalidArgument, "TargetSchema cannot be empty.", request.SourceTable, "Leave -TargetSchema out for public.");
+            throw Invalid("TargetSchema cannot be empty.", request.SourceTable, "Leave -TargetSchema out for public.");
         }
 
         if (request.Truncate && request.Append)
         {
-            throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
-                "Truncate and Append cannot be used together.", request.SourceTable,
-                "Use -Truncate to replace the target's rows, or -Append to add to them.");
+            throw Invalid("Truncate and Append cannot be used together.", request.SourceTable, "Use -Truncate to replace the target's rows, or -Append to add to them.");
+        }
+
+        if (request.DeferIndexes && request.Append)
+        {
+            throw Invalid("DeferIndexes needs an empty target (or -Truncate), not -Append: rebuilding indexes over existing rows is no faster.",
+                request.SourceTable, "Leave -DeferIndexes out with -Append.");
+        }
+
+        if (request.Parallel is < 1 or > 64)
+        {
+            throw Invalid($"Parallel {request.Parallel} is not from 1 to 64.", request.SourceTable, "Pass -Parallel 2 to 64, or leave it out.");
+        }
+
+        if (request.Parallel > 1 && (strategy != MigrationStrategy.Copy || request.Append))
+        {
+            throw Invalid("Parallel needs the Copy strategy and an empty target (or -Truncate).", request.SourceTable,
+                "Add -Strategy Copy, and leave -Append out.");
         }
     }
 
@@ -102,52 +181,49 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
             table, "Check the name (it is case-sensitive), or run Enable-ConfitureFdw again (with this table in -Table).");
     }
 
-    private async Task PrepareTargetAsync(NpgsqlConnection connection, TableMigrationRequest request, string qualifiedTarget, CancellationToken cancellationToken)
+    /// <summary>
+    /// Empties or checks the target, inside the caller's transaction. Deferred indexes go first: the
+    /// foreign keys dropped with them would otherwise forbid the TRUNCATE.
+    /// </summary>
+    internal async Task PrepareTargetAsync(NpgsqlConnection connection, MigrationPlan plan, CancellationToken cancellationToken)
     {
-        if (request.Truncate)
+        await RunAllAsync(connection, plan.Deferred?.Drops ?? [], cancellationToken).ConfigureAwait(false);
+        if (plan.Request.Truncate)
         {
-            await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"TRUNCATE {qualifiedTarget}"), observer, cancellationToken).ConfigureAwait(false);
+            await SqlExecutor.ExecuteAsync(connection, plan.Truncate, observer, cancellationToken).ConfigureAwait(false);
             return;
         }
 
-        if (request.Append)
+        if (plan.Request.Append)
         {
             return;
         }
 
-        var hasRows = await SqlExecutor.ScalarAsync<bool>(connection, $"SELECT EXISTS (SELECT 1 FROM {qualifiedTarget})", cancellationToken).ConfigureAwait(false);
+        var hasRows = await SqlExecutor.ScalarAsync<bool>(connection, plan.EmptyCheck.Text, cancellationToken).ConfigureAwait(false);
         if (hasRows)
         {
             throw new ConfitureException(ConfitureErrorKind.TargetNotEmpty,
-                $"Target table {qualifiedTarget} already holds rows.", request.EffectiveTargetTable,
+                $"Target table {plan.QualifiedTarget} already holds rows.", plan.TargetTable,
                 "Use -Truncate to replace its rows (in the same transaction), or -Append to add to them.");
         }
     }
 
-    private async Task<long> InsertSelectAsync(NpgsqlConnection connection, TableMigrationRequest request, string qualifiedTarget, IReadOnlyList<MappedColumn> columns, CancellationToken cancellationToken)
+    private async Task<long> CopyAsync(NpgsqlConnection targetConnection, MigrationPlan plan, Stopwatch clock, CancellationToken cancellationToken)
     {
-        // One statement: the target server pulls the rows itself, in one remote REPEATABLE READ snapshot.
-        var overriding = columns.Any(c => c.Target.Identity == 'a') ? " OVERRIDING SYSTEM VALUE" : string.Empty;
-        var sql = $"INSERT INTO {qualifiedTarget} ({SqlText.IdentifierList(columns.Select(c => c.Target.Name))}){overriding} " +
-                  $"SELECT {string.Join(", ", columns.Select(c => c.TargetSideExpression))} FROM {SqlText.Qualified(settings.ForeignSchema, request.SourceTable)}";
-        return await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(sql), observer, cancellationToken).ConfigureAwait(false);
-    }
-
-    private async Task<long> CopyAsync(
-        NpgsqlConnection targetConnection, TableMigrationRequest request, string sourceSchema, string qualifiedTarget, char targetKind,
-        IReadOnlyList<MappedColumn> columns, Stopwatch clock, CancellationToken cancellationToken)
-    {
-        // Arrays of user types and composites carry server-specific type OIDs in binary: text is portable.
-        var binary = !columns.Any(c => c.Target.NeedsTextCopy);
-        var format = binary ? "binary" : "text";
-        var freeze = request.Truncate && targetKind == 'r' ? ", FREEZE" : string.Empty;
-        var exportSql = $"COPY (SELECT {string.Join(", ", columns.Select(c => c.SourceSideExpression))} FROM {SqlText.Qualified(sourceSchema, request.SourceTable)}) TO STDOUT (FORMAT {format})";
-        var importSql = $"COPY {qualifiedTarget} ({SqlText.IdentifierList(columns.Select(c => c.Target.Name))}) FROM STDIN (FORMAT {format}{freeze})";
-
         await using var sourceConnection = await source.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var snapshot = await sourceConnection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
         await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain("SET TRANSACTION READ ONLY"), observer, cancellationToken).ConfigureAwait(false);
-        if (!binary)
+        return await CopyPartAsync(sourceConnection, targetConnection, plan, plan.ExportSql(), plan.ImportSql(freeze: plan.Request.Truncate),
+            done => observer.Progress(new MigrationProgress(plan.Request.SourceTable, done, plan.Request.ExpectedRows, clock.Elapsed)),
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>One COPY from an open source transaction into an open target transaction.</summary>
+    internal async Task<long> CopyPartAsync(
+        NpgsqlConnection sourceConnection, NpgsqlConnection targetConnection, MigrationPlan plan, string exportSql, string importSql,
+        Action<long> report, CancellationToken cancellationToken)
+    {
+        if (!plan.Binary)
         {
             const string textSettings = "SET LOCAL DateStyle = ISO, YMD; SET LOCAL IntervalStyle = postgres; SET LOCAL extra_float_digits = 3";
             await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain(textSettings), observer, cancellationToken).ConfigureAwait(false);
@@ -155,14 +231,14 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         }
 
         var started = Stopwatch.GetTimestamp();
-        var counter = new CopyRowCounter(binary);
-        void Report(long done, TimeSpan _) => observer.Progress(new MigrationProgress(request.SourceTable, done, request.ExpectedRows, clock.Elapsed));
-        var rows = binary
+        var counter = new CopyRowCounter(plan.Binary);
+        void Report(long done, TimeSpan _) => report(done);
+        var rows = plan.Binary
             ? await RelayBinaryAsync(sourceConnection, targetConnection, exportSql, importSql, counter, Report, cancellationToken).ConfigureAwait(false)
             : await RelayTextAsync(sourceConnection, targetConnection, exportSql, importSql, counter, Report, cancellationToken).ConfigureAwait(false);
         observer.Statement(exportSql, Stopwatch.GetElapsedTime(started));
         observer.Statement(importSql, Stopwatch.GetElapsedTime(started));
-        Report(rows, TimeSpan.Zero);
+        report(rows);
         return rows;
     }
 
@@ -211,27 +287,15 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         }
     }
 
-    private async Task MoveSequencesAsync(NpgsqlConnection connection, string schema, string table, IReadOnlyList<MappedColumn> columns, CancellationToken cancellationToken)
+    internal async Task MoveSequencesAsync(NpgsqlConnection connection, MigrationPlan plan, CancellationToken cancellationToken)
     {
-        var qualified = SqlText.Qualified(schema, table);
-        foreach (var column in columns.Where(c => IntegerTypes.Contains(c.Target.TypeOid)))
+        foreach (var link in plan.Sequences)
         {
-            var sequence = await SqlExecutor.ScalarAsync<string>(connection,
-                "SELECT pg_get_serial_sequence($1, $2)", cancellationToken, qualified, column.Target.Name).ConfigureAwait(false);
-            if (sequence is null)
-            {
-                continue;
-            }
-
-            // Only ever forward: an appended table may already be past the migrated values.
-            var statement = SqlStatement.Plain(
-                $"SELECT setval($1::regclass, m) FROM (SELECT max({SqlText.Identifier(column.Target.Name)})::bigint AS m FROM {qualified}) s " +
-                "WHERE m IS NOT NULL AND m > coalesce(pg_sequence_last_value($1::regclass), m - 1)");
-            await SqlExecutor.ExecuteAsync(connection, statement, observer, cancellationToken, sequence).ConfigureAwait(false);
+            await SqlExecutor.ExecuteAsync(connection, plan.MoveSequence(link), observer, cancellationToken, link.Sequence).ConfigureAwait(false);
         }
     }
 
-    private static async Task QuietlyAsync(Func<Task>? action)
+    internal static async Task QuietlyAsync(Func<Task>? action)
     {
         if (action is null)
         {
@@ -248,7 +312,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         }
     }
 
-    private static ConfitureException Failed(PostgresException ex, string sourceTable, string targetTable)
+    private static ConfitureException Failed(PostgresException ex, string sourceTable, string targetTable, bool partsCommitted)
     {
         var kind = ex.SqlState switch
         {
@@ -256,8 +320,11 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
             PostgresErrorCodes.FdwUnableToEstablishConnection or PostgresErrorCodes.SqlClientUnableToEstablishSqlConnection => ConfitureErrorKind.FdwConnectionFailed,
             _ => ConfitureErrorKind.MigrationFailed,
         };
+        var aftermath = partsCommitted
+            ? "The parts already written were removed: the target table is empty."
+            : "The target was rolled back; no row was written.";
         return new ConfitureException(kind,
-            $"Migrating \"{sourceTable}\" into \"{targetTable}\" failed: {ex.MessageText}. The target was rolled back; no row was written.",
+            $"Migrating \"{sourceTable}\" into \"{targetTable}\" failed: {ex.MessageText}. {aftermath}",
             sourceTable, "Fix the cause (the message names it) and run the migration again.", ex);
     }
 }

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Management.Automation;
 using Confiture.Core;
 using Confiture.Core.Migration;
+using Confiture.PowerShell.Completion;
 using Confiture.PowerShell.Types;
 
 namespace Confiture.PowerShell.Cmdlets;
@@ -17,8 +18,8 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
 {
     private int _progressId;
 
-    /// <summary>The session; left out, the last one made in this session.</summary>
-    [Parameter(ValueFromPipelineByPropertyName = true)]
+    /// <summary>The session (piped in itself, or carried by a strategy or result object); left out, the last one made in this session.</summary>
+    [Parameter(ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNull]
     public ConfitureMigration? Migration { get; set; }
 
@@ -26,22 +27,26 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("Table")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SourceTableCompleter))]
     public string SourceTable { get; set; } = string.Empty;
 
     /// <summary>The source schema; left out, the session's.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("Schema")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SourceSchemaCompleter))]
     public string? SourceSchema { get; set; }
 
     /// <summary>The target table; left out, the source table's name.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TargetTableCompleter))]
     public string? TargetTable { get; set; }
 
     /// <summary>The target schema.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TargetSchemaCompleter))]
     public string TargetSchema { get; set; } = "public";
 
     /// <summary>Source column to target column (a hashtable or an ordered dictionary); left out, every column both tables share by name.</summary>
@@ -70,6 +75,15 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>Drops the target's indexes and key constraints for the load and rebuilds them after, in the same transaction (empty or truncated target only).</summary>
+    [Parameter]
+    public SwitchParameter DeferIndexes { get; set; }
+
+    /// <summary>Copies this many key ranges at once under one source snapshot (Copy strategy; parts commit separately).</summary>
+    [Parameter]
+    [ValidateRange(1, 64)]
+    public int Parallel { get; set; } = 1;
+
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
@@ -87,6 +101,8 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
                 Truncate = Truncate,
                 Append = Append,
                 ExpectedRows = ExpectedRows,
+                DeferIndexes = DeferIndexes,
+                Parallel = Parallel,
             };
             var strategy = Strategy switch
             {
@@ -97,7 +113,9 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
 
             var what = $"{TargetSchema}.{targetTable} on {migration.Target}";
             var action = $"{(Truncate ? "Replace all rows with" : Append ? "Append" : "Insert")} the rows of {SourceSchema ?? migration.SourceSchema}.{SourceTable} ({strategy})";
-            if (!ShouldProcess(what, action) || (Truncate && !ConfirmTruncate(what)))
+            var statements = Run((_, token) => migration.Migrator.PlanMigrationAsync(request, strategy, token));
+            var description = $"{action} into {what}:" + Environment.NewLine + string.Join(Environment.NewLine, statements.Select(s => "  " + s + ";"));
+            if (!ShouldProcess(description, $"{action} into {what}?", "Invoke-ConfitureTableMigration") || (Truncate && !ConfirmTruncate(what)))
             {
                 return;
             }

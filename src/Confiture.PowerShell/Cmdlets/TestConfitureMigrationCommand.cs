@@ -1,4 +1,6 @@
 using System.Management.Automation;
+using Confiture.PowerShell.Completion;
+using Confiture.PowerShell.Hosting;
 using Confiture.PowerShell.Types;
 
 namespace Confiture.PowerShell.Cmdlets;
@@ -12,8 +14,8 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
 {
     private bool _allMatch = true;
 
-    /// <summary>The session; left out, the last one made in this session.</summary>
-    [Parameter(ValueFromPipelineByPropertyName = true)]
+    /// <summary>The session (piped in itself, or carried by a strategy or result object); left out, the last one made in this session.</summary>
+    [Parameter(ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNull]
     public ConfitureMigration? Migration { get; set; }
 
@@ -21,21 +23,25 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("SourceTable")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SourceTableCompleter))]
     public string[]? Table { get; set; }
 
     /// <summary>The target table, when it has another name than the source table (one table only).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TargetTableCompleter))]
     public string? TargetTable { get; set; }
 
     /// <summary>The source schema; left out, the session's.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SourceSchemaCompleter))]
     public string? SourceSchema { get; set; }
 
     /// <summary>The target schema.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TargetSchemaCompleter))]
     public string TargetSchema { get; set; } = "public";
 
     /// <summary>Returns one boolean for everything checked instead of the per-table results.</summary>
@@ -49,9 +55,9 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
         var tables = Table ?? migration.Tables;
         if (TargetTable is not null && tables.Length != 1)
         {
-            ThrowTerminatingError(new ErrorRecord(
-                new ArgumentException("-TargetTable names one table; pass exactly one -Table with it."),
-                "Confiture.InvalidArgument", ErrorCategory.InvalidArgument, TargetTable));
+            ThrowTerminatingError(ErrorRecords.InvalidArgument(
+                "-TargetTable names one table; pass exactly one -Table with it.", TargetTable,
+                "Pass one -Table with -TargetTable, or leave -TargetTable out when the names are the same."));
         }
 
         foreach (var table in tables)

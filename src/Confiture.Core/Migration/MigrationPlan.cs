@@ -1,0 +1,84 @@
+using Confiture.Core.Sql;
+
+namespace Confiture.Core.Migration;
+
+/// <summary>
+/// Everything worked out from the catalogs before a table's first write: the checked columns, the
+/// statements to run and, for a COPY, the SELECT that reads the source.
+/// </summary>
+internal sealed record MigrationPlan(
+    TableMigrationRequest Request,
+    MigrationStrategy Strategy,
+    string SourceSchema,
+    string TargetTable,
+    string QualifiedTarget,
+    char TargetKind,
+    IReadOnlyList<MappedColumn> Columns,
+    DeferredIndexes? Deferred,
+    IReadOnlyList<SequenceLink> Sequences)
+{
+    /// <summary>Arrays of user types and composites carry server-specific type OIDs in binary: text is portable.</summary>
+    public bool Binary => !Columns.Any(c => c.Target.NeedsTextCopy);
+
+    public string QualifiedSource => SqlText.Qualified(SourceSchema, Request.SourceTable);
+
+    public string TargetColumnList => SqlText.IdentifierList(Columns.Select(c => c.Target.Name));
+
+    /// <summary>The source rows as the target expects them, optionally limited to one part of the table.</summary>
+    public string SourceSelect(string? where = null) =>
+        $"SELECT {string.Join(", ", Columns.Select(c => c.SourceSideExpression))} FROM {QualifiedSource}{(where is null ? string.Empty : " WHERE " + where)}";
+
+    public string ExportSql(string? where = null) => $"COPY ({SourceSelect(where)}) TO STDOUT (FORMAT {(Binary ? "binary" : "text")})";
+
+    /// <summary>FREEZE only where PostgreSQL allows it: a plain table emptied in this same transaction.</summary>
+    public string ImportSql(bool freeze) =>
+        $"COPY {QualifiedTarget} ({TargetColumnList}) FROM STDIN (FORMAT {(Binary ? "binary" : "text")}{(freeze && TargetKind == 'r' ? ", FREEZE" : string.Empty)})";
+
+    public string InsertSql(string foreignSchema)
+    {
+        // One statement: the target server pulls the rows itself, in one remote REPEATABLE READ snapshot.
+        var overriding = Columns.Any(c => c.Target.Identity == 'a') ? " OVERRIDING SYSTEM VALUE" : string.Empty;
+        return $"INSERT INTO {QualifiedTarget} ({TargetColumnList}){overriding} " +
+               $"SELECT {string.Join(", ", Columns.Select(c => c.TargetSideExpression))} FROM {SqlText.Qualified(foreignSchema, Request.SourceTable)}";
+    }
+
+    public SqlStatement EmptyCheck => SqlStatement.Plain($"SELECT EXISTS (SELECT 1 FROM {QualifiedTarget})");
+
+    public SqlStatement Truncate => SqlStatement.Plain($"TRUNCATE {QualifiedTarget}");
+
+    /// <summary>Only ever forward: an appended table may already be past the migrated values.</summary>
+    public SqlStatement MoveSequence(SequenceLink link) => SqlStatement.Plain(
+        $"SELECT setval($1::regclass, m) FROM (SELECT max({SqlText.Identifier(link.Column)})::bigint AS m FROM {QualifiedTarget}) s " +
+        "WHERE m IS NOT NULL AND m > coalesce(pg_sequence_last_value($1::regclass), m - 1)");
+
+    /// <summary>Every statement the migration runs on either server, in order, for -WhatIf and -Verbose.</summary>
+    public IReadOnlyList<string> Describe(string foreignSchema)
+    {
+        var statements = new List<string>(Deferred?.Drops.Select(d => d.Display) ?? []);
+        if (Request.Truncate)
+        {
+            statements.Add(Truncate.Display);
+        }
+        else if (!Request.Append)
+        {
+            statements.Add(EmptyCheck.Display + " -- refuses a target that holds rows");
+        }
+
+        if (Strategy == MigrationStrategy.Fdw)
+        {
+            statements.Add(InsertSql(foreignSchema));
+        }
+        else
+        {
+            statements.Add(ExportSql() + " -- on the source, REPEATABLE READ READ ONLY");
+            statements.Add(ImportSql(Request.Truncate));
+        }
+
+        statements.AddRange(Deferred?.Rebuilds.Select(d => d.Display) ?? []);
+        statements.AddRange(Sequences.Select(s => MoveSequence(s).Display.Replace("$1", SqlText.Literal(s.Sequence), StringComparison.Ordinal)));
+        return statements;
+    }
+}
+
+/// <summary>A target column fed by a sequence (serial or identity).</summary>
+internal sealed record SequenceLink(string Column, string Sequence);
