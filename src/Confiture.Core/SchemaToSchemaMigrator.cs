@@ -92,6 +92,15 @@ public sealed class SchemaToSchemaMigrator
     /// <summary>Counts a table on the source and on the target (which may have another name).</summary>
     public Task<TableVerification> VerifyMigrationAsync(
         string sourceTable, string? targetTable = null, string? sourceSchema = null, string targetSchema = "public", CancellationToken cancellationToken = default) =>
-        TableVerifier.VerifyAsync(Source, Target, sourceSchema ?? Settings.SourceSchema, sourceTable,
-            targetSchema, string.IsNullOrEmpty(targetTable) ? sourceTable : targetTable, cancellationToken);
+        VerifyMigrationAsync(new VerificationRequest { SourceTable = sourceTable, TargetTable = targetTable, SourceSchema = sourceSchema, TargetSchema = targetSchema }, cancellationToken);
+
+    /// <summary>
+    /// Compares a table on both servers: row counts, and when asked a digest of every row's mapped
+    /// values and the keys of the rows that differ.
+    /// </summary>
+    public Task<TableVerification> VerifyMigrationAsync(VerificationRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return TableVerifier.VerifyAsync(Source, Target, Settings.SourceSchema, request, cancellationToken);
+    }
 }

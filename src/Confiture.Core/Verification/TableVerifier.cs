@@ -1,23 +1,101 @@
 using Confiture.Core.Connections;
+using Confiture.Core.Migration;
 using Confiture.Core.Sql;
 using Npgsql;
 
 namespace Confiture.Core.Verification;
 
 /// <summary>
-/// Counts a table on each server directly (never through the foreign tables), both at once.
+/// Compares a table on each server directly (never through the foreign tables), both at once:
+/// row counts, and with a checksum an order-independent digest of the mapped columns that no row
+/// has to cross the network for.
 /// </summary>
 internal static class TableVerifier
 {
+    private static readonly HashSet<uint> IntegerTypes = [20, 21, 23];
+
     public static async Task<TableVerification> VerifyAsync(
-        DatabaseEndpoint source, DatabaseEndpoint target,
-        string sourceSchema, string sourceTable, string targetSchema, string targetTable,
-        CancellationToken cancellationToken)
+        DatabaseEndpoint source, DatabaseEndpoint target, string sessionSourceSchema, VerificationRequest request, CancellationToken cancellationToken)
     {
-        var sourceCount = CountAsync(source, sourceSchema, sourceTable, "source", cancellationToken);
-        var targetCount = CountAsync(target, targetSchema, targetTable, "target", cancellationToken);
-        await Task.WhenAll(sourceCount, targetCount).ConfigureAwait(false);
-        return new TableVerification(sourceSchema, sourceTable, targetSchema, targetTable, await sourceCount.ConfigureAwait(false), await targetCount.ConfigureAwait(false));
+        var sourceSchema = request.SourceSchema ?? sessionSourceSchema;
+        var targetTable = request.EffectiveTargetTable;
+        if (!request.Checksum && !request.Detailed)
+        {
+            var sourceCount = CountAsync(source, sourceSchema, request.SourceTable, "source", cancellationToken);
+            var targetCount = CountAsync(target, request.TargetSchema, targetTable, "target", cancellationToken);
+            await Task.WhenAll(sourceCount, targetCount).ConfigureAwait(false);
+            return new TableVerification(sourceSchema, request.SourceTable, request.TargetSchema, targetTable,
+                await sourceCount.ConfigureAwait(false), await targetCount.ConfigureAwait(false));
+        }
+
+        if (request.MaxDifferences < 1)
+        {
+            throw new ConfitureException(ConfitureErrorKind.InvalidArgument, "MaxDifferences must be at least 1.", request.SourceTable);
+        }
+
+        var sourceInfo = FindAsync(source, sourceSchema, request.SourceTable, "source", cancellationToken);
+        var targetInfo = FindAsync(target, request.TargetSchema, targetTable, "target", cancellationToken);
+        var columns = ColumnMapper.Resolve(request.SourceTable, (await sourceInfo.ConfigureAwait(false)).Columns,
+            targetTable, (await targetInfo.ConfigureAwait(false)).Columns, request.ColumnMapping);
+        var keys = request.Detailed
+            ? await KeyColumnsAsync(target, (await targetInfo.ConfigureAwait(false)).Oid, columns, request, cancellationToken).ConfigureAwait(false)
+            : [];
+
+        var sourceSide = DigestSide.OpenAsync(source, SqlText.Qualified(sourceSchema, request.SourceTable),
+            columns.Select(c => c.SourceSideExpression).ToList(), keys.Select(k => k.SourceSideExpression).ToList(), cancellationToken);
+        var targetSide = DigestSide.OpenAsync(target, SqlText.Qualified(request.TargetSchema, targetTable),
+            columns.Select(c => SqlText.Identifier(c.Target.Name)).ToList(), keys.Select(k => SqlText.Identifier(k.Target.Name)).ToList(), cancellationToken);
+        await using var left = await sourceSide.ConfigureAwait(false);
+        await using var right = await targetSide.ConfigureAwait(false);
+
+        var sourceDigest = left.DigestAsync(null, cancellationToken);
+        var targetDigest = right.DigestAsync(null, cancellationToken);
+        var (sourceCountValue, sourceSum) = await sourceDigest.ConfigureAwait(false);
+        var (targetCountValue, targetSum) = await targetDigest.ConfigureAwait(false);
+
+        IReadOnlyList<RowDifference> differences = [];
+        if (request.Detailed && (sourceSum != targetSum || sourceCountValue != targetCountValue))
+        {
+            var integerKey = keys.Count == 1 && IntegerTypes.Contains(keys[0].Target.TypeOid);
+            differences = await new DifferenceFinder(left, right, integerKey, request.MaxDifferences).FindAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return new TableVerification(sourceSchema, request.SourceTable, request.TargetSchema, targetTable, sourceCountValue, targetCountValue)
+        {
+            SourceChecksum = sourceSum,
+            TargetChecksum = targetSum,
+            Differences = differences,
+        };
+    }
+
+    private static async Task<TableCatalog.TableInfo> FindAsync(DatabaseEndpoint endpoint, string schema, string table, string side, CancellationToken cancellationToken)
+    {
+        await using var connection = await endpoint.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await TableCatalog.FindAsync(connection, schema, table, cancellationToken).ConfigureAwait(false) ?? throw NotFound(endpoint, schema, table, side, null);
+    }
+
+    /// <summary>The target's primary key, each column with the source column mapped to it.</summary>
+    private static async Task<IReadOnlyList<MappedColumn>> KeyColumnsAsync(
+        DatabaseEndpoint target, uint table, IReadOnlyList<MappedColumn> columns, VerificationRequest request, CancellationToken cancellationToken)
+    {
+        await using var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var names = await SqlExecutor.ListAsync(connection,
+            """
+            SELECT a.attname FROM pg_index i
+            JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) ON true
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+            WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.n
+            """,
+            r => r.GetString(0), cancellationToken, table).ConfigureAwait(false);
+        var keys = names.Select(n => columns.FirstOrDefault(c => c.Target.Name == n)).ToList();
+        if (names.Count == 0 || keys.Any(k => k is null))
+        {
+            throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
+                $"A detailed comparison of \"{request.EffectiveTargetTable}\" needs a primary key on the target whose columns are all mapped.",
+                request.SourceTable, "Compare with -Checksum alone, or add a primary key to the target table.");
+        }
+
+        return keys!;
     }
 
     private static async Task<long> CountAsync(DatabaseEndpoint endpoint, string schema, string table, string side, CancellationToken cancellationToken)
@@ -29,9 +107,12 @@ internal static class TableVerifier
         }
         catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName)
         {
-            throw new ConfitureException(ConfitureErrorKind.TableNotFound,
-                $"Table \"{schema}\".\"{table}\" does not exist in the {side} database {endpoint}.", table,
-                side == "target" ? "Pass -TargetTable/-TargetSchema when the target table has another name." : "Check the name and -SourceSchema.", ex);
+            throw NotFound(endpoint, schema, table, side, ex);
         }
     }
+
+    private static ConfitureException NotFound(DatabaseEndpoint endpoint, string schema, string table, string side, Exception? inner) =>
+        new(ConfitureErrorKind.TableNotFound,
+            $"Table \"{schema}\".\"{table}\" does not exist in the {side} database {endpoint}.", table,
+            side == "target" ? "Pass -TargetTable/-TargetSchema when the target table has another name." : "Check the name and -SourceSchema.", inner);
 }

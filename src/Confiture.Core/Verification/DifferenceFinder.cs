@@ -1,0 +1,102 @@
+using System.Globalization;
+
+namespace Confiture.Core.Verification;
+
+/// <summary>
+/// Narrows a digest mismatch down to rows: digests per key range on both servers, then again inside
+/// only the ranges that differ, until a range is small enough to compare row by row. Only hashes
+/// cross the network. Keys that are not a single integer are bucketed by a hash of the key instead.
+/// </summary>
+internal sealed class DifferenceFinder(DigestSide source, DigestSide target, bool integerKey, int maxDifferences)
+{
+    private const int Fanout = 32;
+    private const long LeafSize = 2_000;
+    private const int HashBuckets = 1024;
+
+    private readonly List<RowDifference> _found = [];
+
+    public async Task<IReadOnlyList<RowDifference>> FindAsync(CancellationToken cancellationToken)
+    {
+        if (integerKey)
+        {
+            var (sourceMin, sourceMax) = await source.KeyRangeAsync(cancellationToken).ConfigureAwait(false);
+            var (targetMin, targetMax) = await target.KeyRangeAsync(cancellationToken).ConfigureAwait(false);
+            long?[] lows = [sourceMin, targetMin];
+            long?[] highs = [sourceMax, targetMax];
+            if (lows.Any(l => l is not null))
+            {
+                await NarrowAsync(lows.Where(l => l is not null).Min()!.Value, highs.Where(h => h is not null).Max()!.Value + 1, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        else
+        {
+            var bucket = $"(hashtext(({source.KeyExpression})::text) & {HashBuckets - 1})::bigint";
+            var targetBucket = $"(hashtext(({target.KeyExpression})::text) & {HashBuckets - 1})::bigint";
+            var differing = await DifferingBucketsAsync(bucket, targetBucket, null, cancellationToken).ConfigureAwait(false);
+            foreach (var b in differing.Order())
+            {
+                await CompareRowsAsync($"{bucket} = {b}", $"{targetBucket} = {b}", cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return _found;
+    }
+
+    private async Task NarrowAsync(long low, long high, CancellationToken cancellationToken)
+    {
+        if (_found.Count >= maxDifferences)
+        {
+            return;
+        }
+
+        var range = Range(source.KeyExpression, low, high);
+        var targetRange = Range(target.KeyExpression, low, high);
+        if (high - low <= LeafSize)
+        {
+            await CompareRowsAsync(range, targetRange, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var width = (long)Math.Ceiling((high - low) / (double)Fanout);
+        string Bucket(string key) => $"floor(({key}::numeric - {Number(low)}) / {Number(width)})::bigint";
+        var differing = await DifferingBucketsAsync(Bucket(source.KeyExpression), Bucket(target.KeyExpression), (range, targetRange), cancellationToken).ConfigureAwait(false);
+        foreach (var b in differing.Order())
+        {
+            var start = low + (b * width);
+            await NarrowAsync(start, Math.Min(high, start + width), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<IEnumerable<long>> DifferingBucketsAsync(string sourceBucket, string targetBucket, (string Source, string Target)? where, CancellationToken cancellationToken)
+    {
+        var sourceBuckets = source.BucketsAsync(sourceBucket, where?.Source, cancellationToken);
+        var targetBuckets = target.BucketsAsync(targetBucket, where?.Target, cancellationToken);
+        var (left, right) = (await sourceBuckets.ConfigureAwait(false), await targetBuckets.ConfigureAwait(false));
+        return left.Keys.Union(right.Keys).Where(b => !left.TryGetValue(b, out var l) || !right.TryGetValue(b, out var r) || l != r);
+    }
+
+    private async Task CompareRowsAsync(string sourceWhere, string targetWhere, CancellationToken cancellationToken)
+    {
+        var sourceRows = (await source.RowsAsync(sourceWhere, cancellationToken).ConfigureAwait(false)).ToDictionary(r => r.Key, r => r.Hash, StringComparer.Ordinal);
+        var targetRows = await target.RowsAsync(targetWhere, cancellationToken).ConfigureAwait(false);
+        var differences = new List<RowDifference>();
+        foreach (var (key, hash) in targetRows)
+        {
+            if (!sourceRows.Remove(key, out var sourceHash))
+            {
+                differences.Add(new RowDifference(key, DifferenceKind.Extra));
+            }
+            else if (sourceHash != hash)
+            {
+                differences.Add(new RowDifference(key, DifferenceKind.Changed));
+            }
+        }
+
+        differences.AddRange(sourceRows.Keys.Select(key => new RowDifference(key, DifferenceKind.Missing)));
+        _found.AddRange(differences.Take(maxDifferences - _found.Count));
+    }
+
+    private static string Range(string key, long low, long high) => $"{key} >= {Number(low)} AND {key} < {Number(high)}";
+
+    private static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,103 @@
+using System.Data;
+using Confiture.Core.Connections;
+using Confiture.Core.Sql;
+using Npgsql;
+
+namespace Confiture.Core.Verification;
+
+/// <summary>
+/// One server's view of a table for content comparison: every row reduced to a 64-bit hash of its
+/// mapped values' text, summed so order does not matter. The settings that change a value's text
+/// are pinned, and one REPEATABLE READ snapshot serves every query of a comparison.
+/// </summary>
+internal sealed class DigestSide : IAsyncDisposable
+{
+    private const string PinnedSettings =
+        "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL TimeZone = 'UTC'; SET LOCAL IntervalStyle = 'postgres'; " +
+        "SET LOCAL extra_float_digits = 3; SET LOCAL bytea_output = 'hex'";
+
+    private readonly NpgsqlConnection _connection;
+    private readonly NpgsqlTransaction _transaction;
+    private readonly string _table;
+    private readonly string _hash;
+    private readonly string _key;
+
+    private DigestSide(NpgsqlConnection connection, NpgsqlTransaction transaction, string table, string hash, string key)
+    {
+        _connection = connection;
+        _transaction = transaction;
+        _table = table;
+        _hash = hash;
+        _key = key;
+    }
+
+    /// <param name="endpoint">The server.</param>
+    /// <param name="table">The quoted, qualified table.</param>
+    /// <param name="values">The value expressions, in target column order, already cast to the target's types.</param>
+    /// <param name="keys">The key expressions (the target's primary key), or empty.</param>
+    /// <param name="cancellationToken">Stops the work.</param>
+    public static async Task<DigestSide> OpenAsync(DatabaseEndpoint endpoint, string table, IReadOnlyList<string> values, IReadOnlyList<string> keys, CancellationToken cancellationToken)
+    {
+        var connection = await endpoint.OpenAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
+            await using (var command = new NpgsqlCommand("SET TRANSACTION READ ONLY; " + PinnedSettings, connection))
+            {
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            var hash = $"('x' || left(md5(ROW({string.Join(", ", values)})::text), 16))::bit(64)::bigint";
+            var key = keys.Count == 1 ? keys[0] : $"ROW({string.Join(", ", keys)})";
+            return new DigestSide(connection, transaction, table, hash, key);
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>The row count and the digest of the rows that match the condition.</summary>
+    public async Task<(long Count, string Digest)> DigestAsync(string? where, CancellationToken cancellationToken)
+    {
+        var rows = await SqlExecutor.ListAsync(_connection,
+            $"SELECT count(*), coalesce(sum({_hash}::numeric), 0)::text FROM {_table}{Where(where)}",
+            r => (r.GetInt64(0), r.GetString(1)), cancellationToken).ConfigureAwait(false);
+        return rows[0];
+    }
+
+    /// <summary>Count and digest per bucket, for the rows that match the condition.</summary>
+    public async Task<Dictionary<long, (long Count, string Digest)>> BucketsAsync(string bucket, string? where, CancellationToken cancellationToken)
+    {
+        var rows = await SqlExecutor.ListAsync(_connection,
+            $"SELECT b, count(*), sum(h::numeric)::text FROM (SELECT {bucket} AS b, {_hash} AS h FROM {_table}{Where(where)}) s GROUP BY b",
+            r => (Bucket: r.GetInt64(0), Count: r.GetInt64(1), Digest: r.GetString(2)), cancellationToken).ConfigureAwait(false);
+        return rows.ToDictionary(r => r.Bucket, r => (r.Count, r.Digest));
+    }
+
+    /// <summary>Each matching row's key (as text) and hash, in key order.</summary>
+    public async Task<List<(string Key, long Hash)>> RowsAsync(string? where, CancellationToken cancellationToken) =>
+        await SqlExecutor.ListAsync(_connection,
+            $"SELECT ({_key})::text, {_hash} FROM {_table}{Where(where)} ORDER BY {_key}",
+            r => (r.GetString(0), r.GetInt64(1)), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>The smallest and largest key, for a single integer key.</summary>
+    public async Task<(long? Min, long? Max)> KeyRangeAsync(CancellationToken cancellationToken)
+    {
+        var rows = await SqlExecutor.ListAsync(_connection,
+            $"SELECT min({_key})::bigint, max({_key})::bigint FROM {_table}",
+            r => (r.IsDBNull(0) ? (long?)null : r.GetInt64(0), r.IsDBNull(1) ? (long?)null : r.GetInt64(1)), cancellationToken).ConfigureAwait(false);
+        return rows[0];
+    }
+
+    public string KeyExpression => _key;
+
+    public async ValueTask DisposeAsync()
+    {
+        await _transaction.DisposeAsync().ConfigureAwait(false);
+        await _connection.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private static string Where(string? condition) => condition is null ? string.Empty : " WHERE " + condition;
+}
