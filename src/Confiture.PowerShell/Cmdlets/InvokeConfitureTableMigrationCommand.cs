@@ -5,6 +5,7 @@ using System.Management.Automation;
 using Confiture.Core;
 using Confiture.Core.Migration;
 using Confiture.PowerShell.Completion;
+using Confiture.PowerShell.Hosting;
 using Confiture.PowerShell.Types;
 
 namespace Confiture.PowerShell.Cmdlets;
@@ -97,7 +98,7 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
                 SourceSchema = SourceSchema,
                 TargetTable = TargetTable,
                 TargetSchema = TargetSchema,
-                ColumnMapping = ColumnMapping is null ? null : ToPairs(ColumnMapping),
+                ColumnMapping = ColumnMapping is null ? null : ColumnMappings.ToPairs(ColumnMapping, SourceTable),
                 Truncate = Truncate,
                 Append = Append,
                 ExpectedRows = ExpectedRows,
@@ -169,24 +170,4 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
 
     private void CompleteProgress() =>
         WriteProgress(new ProgressRecord(_progressId, $"Migrating {SourceTable}", "Done") { RecordType = ProgressRecordType.Completed });
-
-    private List<ColumnPair> ToPairs(IDictionary mapping)
-    {
-        var pairs = new List<ColumnPair>(mapping.Count);
-        foreach (DictionaryEntry entry in mapping)
-        {
-            var from = LanguagePrimitives.ConvertTo<string>(entry.Key);
-            var to = entry.Value is null ? null : LanguagePrimitives.ConvertTo<string>(entry.Value);
-            if (string.IsNullOrEmpty(from) || string.IsNullOrEmpty(to))
-            {
-                throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
-                    $"-ColumnMapping for \"{SourceTable}\" has an empty or null column name{(string.IsNullOrEmpty(from) ? string.Empty : $" for \"{from}\"")}.",
-                    SourceTable, "Every key and value of -ColumnMapping must name a column: @{ source_column = 'target_column' }.");
-            }
-
-            pairs.Add(new ColumnPair(from, to));
-        }
-
-        return pairs;
-    }
 }

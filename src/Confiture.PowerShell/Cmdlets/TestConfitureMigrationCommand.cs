@@ -44,6 +44,24 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
     [ArgumentCompleter(typeof(TargetSchemaCompleter))]
     public string TargetSchema { get; set; } = "public";
 
+    /// <summary>Source column to target column, as migrated (bound from Invoke-ConfitureTableMigration's results); left out, the columns both tables share by name.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNull]
+    public System.Collections.IDictionary? ColumnMapping { get; set; }
+
+    /// <summary>Also compares a digest of every row's mapped values, computed on each server.</summary>
+    [Parameter]
+    public SwitchParameter Checksum { get; set; }
+
+    /// <summary>When the digests differ, narrows down by key ranges and reports the differing keys (implies -Checksum).</summary>
+    [Parameter]
+    public SwitchParameter Detailed { get; set; }
+
+    /// <summary>The most differing keys to report per table with -Detailed.</summary>
+    [Parameter]
+    [ValidateRange(1, 1_000_000)]
+    public int MaxDifferences { get; set; } = 100;
+
     /// <summary>Returns one boolean for everything checked instead of the per-table results.</summary>
     [Parameter]
     public SwitchParameter Quiet { get; set; }
@@ -65,12 +83,24 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
             var verified = false;
             Guard(() =>
             {
-                var result = Run((_, token) => migration.Migrator.VerifyMigrationAsync(table, TargetTable, SourceSchema, TargetSchema, token));
+                var request = new Confiture.Core.Verification.VerificationRequest
+                {
+                    SourceTable = table,
+                    TargetTable = TargetTable,
+                    SourceSchema = SourceSchema,
+                    TargetSchema = TargetSchema,
+                    ColumnMapping = ColumnMapping is null ? null : ColumnMappings.ToPairs(ColumnMapping, table),
+                    Checksum = Checksum || Detailed,
+                    Detailed = Detailed,
+                    MaxDifferences = MaxDifferences,
+                };
+                var result = Run((_, token) => migration.Migrator.VerifyMigrationAsync(request, token));
                 verified = result.Match;
                 if (!Quiet)
                 {
                     WriteObject(new ConfitureVerification(result.SourceSchema, result.SourceTable, result.TargetSchema, result.TargetTable,
-                        result.SourceCount, result.TargetCount, migration));
+                        result.SourceCount, result.TargetCount, result.SourceChecksum, result.TargetChecksum,
+                        [.. result.Differences.Select(d => new ConfitureRowDifference(d.Key, d.Kind.ToString()))], migration));
                 }
             }, target: table, terminating: false);
             _allMatch &= verified;

@@ -4,7 +4,17 @@ namespace Confiture.PowerShell.Types;
 public sealed class ConfitureVerification
 {
     internal ConfitureVerification(string sourceSchema, string sourceTable, string targetSchema, string targetTable, long sourceCount, long targetCount, ConfitureMigration migration)
+        : this(sourceSchema, sourceTable, targetSchema, targetTable, sourceCount, targetCount, null, null, [], migration)
     {
+    }
+
+    internal ConfitureVerification(
+        string sourceSchema, string sourceTable, string targetSchema, string targetTable, long sourceCount, long targetCount,
+        string? sourceChecksum, string? targetChecksum, ConfitureRowDifference[] differences, ConfitureMigration migration)
+    {
+        SourceChecksum = sourceChecksum;
+        TargetChecksum = targetChecksum;
+        Differences = differences;
         SourceSchema = sourceSchema;
         SourceTable = sourceTable;
         TargetSchema = targetSchema;
@@ -32,8 +42,20 @@ public sealed class ConfitureVerification
     /// <summary>Rows on the target.</summary>
     public long TargetCount { get; }
 
-    /// <summary>Whether the counts agree.</summary>
-    public bool Match => SourceCount == TargetCount;
+    /// <summary>The source's digest of every row's mapped values (with -Checksum).</summary>
+    public string? SourceChecksum { get; }
+
+    /// <summary>The target's digest of every row's mapped values (with -Checksum).</summary>
+    public string? TargetChecksum { get; }
+
+    /// <summary>Whether the digests agree; null without -Checksum.</summary>
+    public bool? ChecksumMatch => SourceChecksum is null ? null : SourceChecksum == TargetChecksum;
+
+    /// <summary>The rows found to differ, by key (with -Detailed).</summary>
+    public ConfitureRowDifference[] Differences { get; }
+
+    /// <summary>Whether the counts agree, and the digests too when computed.</summary>
+    public bool Match => SourceCount == TargetCount && ChecksumMatch != false;
 
     /// <summary>Target minus source: negative means rows are missing on the target.</summary>
     public long Difference => TargetCount - SourceCount;
