@@ -29,30 +29,53 @@ internal static class CopyRelay
             SingleReader = true,
             SingleWriter = true,
         });
-        var writer = WriteAsync(queue.Reader, to, failed.Token);
+        var writer = Task.Run(async () =>
+        {
+            try
+            {
+                await WriteAsync(queue.Reader, to, failed.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                // The reader may be waiting for room in the queue: release it.
+                await failed.CancelAsync().ConfigureAwait(false);
+                throw;
+            }
+        }, CancellationToken.None);
+
         try
         {
             await ReadAsync(from, queue.Writer, counter, progress, failed.Token).ConfigureAwait(false);
         }
-        catch
+        catch (Exception readFailure)
         {
             await failed.CancelAsync().ConfigureAwait(false);
             queue.Writer.TryComplete();
-            await Task.WhenAny(writer).ConfigureAwait(false);
+            var writeFailure = await FailureOfAsync(writer).ConfigureAwait(false);
+            if (readFailure is OperationCanceledException && writeFailure is not null and not OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                // The reader only stopped because the target failed: that failure is the news.
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(writeFailure).Throw();
+            }
+
             throw;
         }
 
+        await writer.ConfigureAwait(false);
+        return counter.Rows;
+    }
+
+    private static async Task<Exception?> FailureOfAsync(Task task)
+    {
         try
         {
-            await writer.ConfigureAwait(false);
+            await task.ConfigureAwait(false);
+            return null;
         }
-        catch
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            await failed.CancelAsync().ConfigureAwait(false);
-            throw;
+            return ex;
         }
-
-        return counter.Rows;
     }
 
     private static async Task ReadAsync(

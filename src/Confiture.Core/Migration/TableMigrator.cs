@@ -43,6 +43,14 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         {
             throw Failed(ex, request.SourceTable, plan.TargetTable, parallel?.PartsStarted == true);
         }
+        catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // No server error: the connection itself broke (server stopped, network lost). The
+            // target's server aborts a transaction whose client is gone.
+            throw new ConfitureException(ConfitureErrorKind.ConnectionFailed,
+                $"Lost a connection while migrating \"{request.SourceTable}\": {ex.Message}. {Aftermath(parallel?.PartsStarted == true)}",
+                request.SourceTable, "Check that both servers are up and reachable, then run the migration again.", ex);
+        }
 
         return new TableMigrationResult(plan.SourceSchema, request.SourceTable, request.TargetSchema, plan.TargetTable, strategy, rows, clock.Elapsed,
             plan.Columns.Select(c => c.Pair).ToList());
@@ -318,13 +326,17 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         {
             PostgresErrorCodes.InsufficientPrivilege => ConfitureErrorKind.PermissionDenied,
             PostgresErrorCodes.FdwUnableToEstablishConnection or PostgresErrorCodes.SqlClientUnableToEstablishSqlConnection => ConfitureErrorKind.FdwConnectionFailed,
+            // postgres_fdw lost the source (class 08), or an administrator or shutdown ended a backend (57P0x).
+            { } state when state.StartsWith("08", StringComparison.Ordinal) => ConfitureErrorKind.FdwConnectionFailed,
+            PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow => ConfitureErrorKind.ConnectionFailed,
             _ => ConfitureErrorKind.MigrationFailed,
         };
-        var aftermath = partsCommitted
-            ? "The parts already written were removed: the target table is empty."
-            : "The target was rolled back; no row was written.";
         return new ConfitureException(kind,
-            $"Migrating \"{sourceTable}\" into \"{targetTable}\" failed: {ex.MessageText}. {aftermath}",
+            $"Migrating \"{sourceTable}\" into \"{targetTable}\" failed: {ex.MessageText}. {Aftermath(partsCommitted)}",
             sourceTable, "Fix the cause (the message names it) and run the migration again.", ex);
     }
+
+    private static string Aftermath(bool partsCommitted) => partsCommitted
+        ? "The parts already written were removed: the target table is empty."
+        : "The target was rolled back; no row was written.";
 }

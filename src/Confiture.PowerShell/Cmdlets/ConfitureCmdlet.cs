@@ -11,7 +11,6 @@ namespace Confiture.PowerShell.Cmdlets;
 /// </summary>
 public abstract class ConfitureCmdlet : PSCmdlet, IDisposable
 {
-    private static readonly TimeSpan PumpInterval = TimeSpan.FromMilliseconds(100);
     private readonly CancellationTokenSource _stopping = new();
 
     /// <summary>Cancelled when the user presses Ctrl+C or the pipeline stops.</summary>
@@ -32,15 +31,8 @@ public abstract class ConfitureCmdlet : PSCmdlet, IDisposable
     {
         var observer = new PipelineObserver();
         var task = Task.Run(() => work(observer, _stopping.Token), _stopping.Token);
-        while (!task.IsCompleted)
-        {
-            if (observer.TryTake(out var message, PumpInterval))
-            {
-                Write(message, onProgress);
-            }
-        }
-
-        while (observer.TryTake(out var message, TimeSpan.Zero))
+        task.ContinueWith(_ => observer.Complete(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        foreach (var message in observer.Messages())
         {
             Write(message, onProgress);
         }
@@ -73,7 +65,9 @@ public abstract class ConfitureCmdlet : PSCmdlet, IDisposable
 
     /// <summary>
     /// The usual guard around one unit of work: engine errors become ErrorRecords, terminating when
-    /// asked or when the session itself broke, else reported and the pipeline goes on.
+    /// asked or when the session itself broke, else reported and the pipeline goes on. The target
+    /// object is the one the engine names (the table, schema or server at fault) when it names one,
+    /// else <paramref name="target"/>, the input being worked on.
     /// </summary>
     private protected void Guard(Action action, object? target, bool terminating)
     {
@@ -83,7 +77,7 @@ public abstract class ConfitureCmdlet : PSCmdlet, IDisposable
         }
         catch (ConfitureException ex)
         {
-            Report(ErrorRecords.From(ex, target ?? ex.Target), terminating || BreaksSession(ex));
+            Report(ErrorRecords.From(ex, ex.Target ?? target), terminating || BreaksSession(ex));
         }
         catch (Exception ex) when (ex is not RuntimeException and not OperationCanceledException)
         {

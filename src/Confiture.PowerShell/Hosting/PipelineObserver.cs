@@ -12,13 +12,32 @@ internal sealed class PipelineObserver : IOperationObserver
     private readonly BlockingCollection<object> _messages = [];
 
     public void Statement(string display, TimeSpan elapsed) =>
-        _messages.Add(new VerboseMessage($"[{elapsed.TotalMilliseconds:0} ms] {display}"));
+        Post(new VerboseMessage($"[{elapsed.TotalMilliseconds:0} ms] {display}"));
 
-    public void Warning(string message) => _messages.Add(new WarningMessage(message));
+    public void Warning(string message) => Post(new WarningMessage(message));
 
-    public void Progress(MigrationProgress progress) => _messages.Add(progress);
+    public void Progress(MigrationProgress progress) => Post(progress);
 
-    public bool TryTake(out object? message, TimeSpan wait) => _messages.TryTake(out message, wait);
+    /// <summary>Ends the stream once the work is done, so the pipeline thread wakes at once instead of polling.</summary>
+    public void Complete() => _messages.CompleteAdding();
+
+    /// <summary>Every message, as it arrives, until <see cref="Complete"/>.</summary>
+    public IEnumerable<object> Messages() => _messages.GetConsumingEnumerable();
+
+    private void Post(object message)
+    {
+        // A late report after the work finished has no one to read it; it is dropped.
+        if (!_messages.IsAddingCompleted)
+        {
+            try
+            {
+                _messages.Add(message);
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        }
+    }
 
     internal sealed record VerboseMessage(string Text);
 
