@@ -74,6 +74,19 @@ public sealed class SchemaToSchemaMigrator
         return new TableMigrator(Source, Target, Settings, observer ?? NullObserver.Instance).MigrateAsync(request, strategy, cancellationToken);
     }
 
+    /// <summary>
+    /// Brings an already migrated target table up to date with the source, through the same mapping,
+    /// in one target transaction: by default by replacing the key ranges whose digests differ; with
+    /// <paramref name="changedSince"/> (a mapped column such as updated_at) by upserting the rows
+    /// changed since the target's newest value and deleting the rows the source no longer has.
+    /// </summary>
+    public Task<TableMigrationResult> SyncTableAsync(TableMigrationRequest request, string? changedSince = null, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var migrator = new TableMigrator(Source, Target, Settings, observer ?? NullObserver.Instance);
+        return new TableSync(Source, Target, migrator, observer ?? NullObserver.Instance).SyncAsync(request, changedSince, cancellationToken);
+    }
+
     /// <summary>Returns the statements a migration would run, worked out from the catalogs; writes nothing.</summary>
     public async Task<IReadOnlyList<string>> PlanMigrationAsync(TableMigrationRequest request, MigrationStrategy strategy, CancellationToken cancellationToken = default)
     {

@@ -15,7 +15,8 @@ internal sealed record MigrationPlan(
     char TargetKind,
     IReadOnlyList<MappedColumn> Columns,
     DeferredIndexes? Deferred,
-    IReadOnlyList<SequenceLink> Sequences)
+    IReadOnlyList<SequenceLink> Sequences,
+    uint TargetOid)
 {
     /// <summary>Arrays of user types and composites carry server-specific type OIDs in binary: text is portable.</summary>
     public bool Binary => !Columns.Any(c => c.Target.NeedsTextCopy);

@@ -19,6 +19,9 @@ public sealed record TableMigrationResult(
     TimeSpan Elapsed,
     IReadOnlyList<ColumnPair> Columns)
 {
+    /// <summary>For a sync: what it inserted, updated and deleted; null for a migration.</summary>
+    public SyncResult? Sync { get; init; }
+
     /// <summary>Rows per second over the whole call.</summary>
     public double RowsPerSecond => Elapsed.TotalSeconds > 0 ? RowsMigrated / Elapsed.TotalSeconds : 0;
 }

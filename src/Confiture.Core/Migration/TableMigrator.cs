@@ -86,7 +86,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         }
     }
 
-    private async Task<MigrationPlan> PlanAsync(NpgsqlConnection connection, TableMigrationRequest request, MigrationStrategy strategy, CancellationToken cancellationToken)
+    internal async Task<MigrationPlan> PlanAsync(NpgsqlConnection connection, TableMigrationRequest request, MigrationStrategy strategy, CancellationToken cancellationToken)
     {
         Validate(request, strategy);
         var sourceSchema = string.IsNullOrEmpty(request.SourceSchema) ? settings.SourceSchema : request.SourceSchema;
@@ -124,7 +124,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
             }
         }
 
-        return new MigrationPlan(request, strategy, sourceSchema, targetTable, qualifiedTarget, targetInfo.Kind, columns, deferred, sequences);
+        return new MigrationPlan(request, strategy, sourceSchema, targetTable, qualifiedTarget, targetInfo.Kind, columns, deferred, sequences, targetInfo.Oid);
     }
 
     private static void Validate(TableMigrationRequest request, MigrationStrategy strategy)
@@ -250,7 +250,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         return rows;
     }
 
-    private static async Task<long> RelayBinaryAsync(
+    internal static async Task<long> RelayBinaryAsync(
         NpgsqlConnection sourceConnection, NpgsqlConnection targetConnection, string exportSql, string importSql,
         CopyRowCounter counter, Action<long, TimeSpan> report, CancellationToken cancellationToken)
     {

@@ -9,13 +9,34 @@ namespace Confiture.Core.Verification;
 /// </summary>
 internal sealed class DifferenceFinder(DigestSide source, DigestSide target, bool integerKey, int maxDifferences)
 {
+    /// <summary>A smallest range that differs: its condition on each side and the rows that differ in it.</summary>
+    public sealed record Leaf(string SourceWhere, string TargetWhere, IReadOnlyList<RowDifference> Rows);
+
     private const int Fanout = 32;
     private const long LeafSize = 2_000;
     private const int HashBuckets = 1024;
 
     private readonly List<RowDifference> _found = [];
+    private readonly List<Leaf> _leaves = [];
 
+    /// <summary>The differing rows, at most the number asked for.</summary>
     public async Task<IReadOnlyList<RowDifference>> FindAsync(CancellationToken cancellationToken)
+    {
+        await SearchAsync(cancellationToken).ConfigureAwait(false);
+        return _found;
+    }
+
+    /// <summary>Every differing range with its rows (the limit does not apply): what a sync replaces.</summary>
+    public async Task<IReadOnlyList<Leaf>> FindLeavesAsync(CancellationToken cancellationToken)
+    {
+        await SearchAsync(cancellationToken).ConfigureAwait(false);
+        return _leaves;
+    }
+
+    /// <summary>How many ranges (or buckets) had their digests compared.</summary>
+    public int RangesCompared { get; private set; }
+
+    private async Task SearchAsync(CancellationToken cancellationToken)
     {
         if (integerKey)
         {
@@ -38,8 +59,6 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
                 await CompareRowsAsync($"{bucket} = {b}", $"{targetBucket} = {b}", cancellationToken).ConfigureAwait(false);
             }
         }
-
-        return _found;
     }
 
     private async Task NarrowAsync(long low, long high, CancellationToken cancellationToken)
@@ -48,6 +67,7 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
         {
             return;
         }
+
 
         var range = Range(source.KeyExpression, low, high);
         var targetRange = Range(target.KeyExpression, low, high);
@@ -72,7 +92,9 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
         var sourceBuckets = source.BucketsAsync(sourceBucket, where?.Source, cancellationToken);
         var targetBuckets = target.BucketsAsync(targetBucket, where?.Target, cancellationToken);
         var (left, right) = (await sourceBuckets.ConfigureAwait(false), await targetBuckets.ConfigureAwait(false));
-        return left.Keys.Union(right.Keys).Where(b => !left.TryGetValue(b, out var l) || !right.TryGetValue(b, out var r) || l != r);
+        var all = left.Keys.Union(right.Keys).ToList();
+        RangesCompared += all.Count;
+        return all.Where(b => !left.TryGetValue(b, out var l) || !right.TryGetValue(b, out var r) || l != r).ToList();
     }
 
     private async Task CompareRowsAsync(string sourceWhere, string targetWhere, CancellationToken cancellationToken)
@@ -93,7 +115,11 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
         }
 
         differences.AddRange(sourceRows.Keys.Select(key => new RowDifference(key, DifferenceKind.Missing)));
-        _found.AddRange(differences.Take(maxDifferences - _found.Count));
+        _found.AddRange(differences.Take(Math.Max(0, maxDifferences - _found.Count)));
+        if (differences.Count > 0)
+        {
+            _leaves.Add(new Leaf(sourceWhere, targetWhere, differences));
+        }
     }
 
     private static string Range(string key, long low, long high) => $"{key} >= {Number(low)} AND {key} < {Number(high)}";

@@ -36,13 +36,15 @@ internal sealed class DigestSide : IAsyncDisposable
     /// <param name="values">The value expressions, in target column order, already cast to the target's types.</param>
     /// <param name="keys">The key expressions (the target's primary key), or empty.</param>
     /// <param name="cancellationToken">Stops the work.</param>
-    public static async Task<DigestSide> OpenAsync(DatabaseEndpoint endpoint, string table, IReadOnlyList<string> values, IReadOnlyList<string> keys, CancellationToken cancellationToken)
+    /// <param name="writable">Keeps the transaction writable, for a sync that replaces what it finds different.</param>
+    public static async Task<DigestSide> OpenAsync(
+        DatabaseEndpoint endpoint, string table, IReadOnlyList<string> values, IReadOnlyList<string> keys, CancellationToken cancellationToken, bool writable = false)
     {
         var connection = await endpoint.OpenAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-            await using (var command = new NpgsqlCommand("SET TRANSACTION READ ONLY; " + PinnedSettings, connection))
+            await using (var command = new NpgsqlCommand((writable ? string.Empty : "SET TRANSACTION READ ONLY; ") + PinnedSettings, connection))
             {
                 await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -92,6 +94,12 @@ internal sealed class DigestSide : IAsyncDisposable
     }
 
     public string KeyExpression => _key;
+
+    /// <summary>The connection, inside the comparison's transaction.</summary>
+    public NpgsqlConnection Connection => _connection;
+
+    /// <summary>Commits what was written in the comparison's transaction.</summary>
+    public Task CommitAsync(CancellationToken cancellationToken) => _transaction.CommitAsync(cancellationToken);
 
     public async ValueTask DisposeAsync()
     {

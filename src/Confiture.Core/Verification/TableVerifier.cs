@@ -12,7 +12,7 @@ namespace Confiture.Core.Verification;
 /// </summary>
 internal static class TableVerifier
 {
-    private static readonly HashSet<uint> IntegerTypes = [20, 21, 23];
+    internal static readonly HashSet<uint> IntegerTypes = [20, 21, 23];
 
     public static async Task<TableVerification> VerifyAsync(
         DatabaseEndpoint source, DatabaseEndpoint target, string sessionSourceSchema, VerificationRequest request, CancellationToken cancellationToken)
@@ -38,7 +38,7 @@ internal static class TableVerifier
         var columns = ColumnMapper.Resolve(request.SourceTable, (await sourceInfo.ConfigureAwait(false)).Columns,
             targetTable, (await targetInfo.ConfigureAwait(false)).Columns, request.ColumnMapping);
         var keys = request.Detailed
-            ? await KeyColumnsAsync(target, (await targetInfo.ConfigureAwait(false)).Oid, columns, request, cancellationToken).ConfigureAwait(false)
+            ? await KeyColumnsAsync(target, (await targetInfo.ConfigureAwait(false)).Oid, columns, request.SourceTable, targetTable, cancellationToken).ConfigureAwait(false)
             : [];
 
         var sourceSide = DigestSide.OpenAsync(source, SqlText.Qualified(sourceSchema, request.SourceTable),
@@ -75,8 +75,8 @@ internal static class TableVerifier
     }
 
     /// <summary>The target's primary key, each column with the source column mapped to it.</summary>
-    private static async Task<IReadOnlyList<MappedColumn>> KeyColumnsAsync(
-        DatabaseEndpoint target, uint table, IReadOnlyList<MappedColumn> columns, VerificationRequest request, CancellationToken cancellationToken)
+    internal static async Task<IReadOnlyList<MappedColumn>> KeyColumnsAsync(
+        DatabaseEndpoint target, uint table, IReadOnlyList<MappedColumn> columns, string sourceTable, string targetTable, CancellationToken cancellationToken)
     {
         await using var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
         var names = await SqlExecutor.ListAsync(connection,
@@ -91,8 +91,8 @@ internal static class TableVerifier
         if (names.Count == 0 || keys.Any(k => k is null))
         {
             throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
-                $"A detailed comparison of \"{request.EffectiveTargetTable}\" needs a primary key on the target whose columns are all mapped.",
-                request.SourceTable, "Compare with -Checksum alone, or add a primary key to the target table.");
+                $"Comparing \"{targetTable}\" row by row needs a primary key on the target whose columns are all mapped.",
+                sourceTable, "Add a primary key to the target table (and map its columns).");
         }
 
         return keys!;

@@ -1,0 +1,12 @@
+namespace Confiture.Core.Migration;
+
+/// <summary>What bringing an already migrated table up to date changed on the target.</summary>
+/// <param name="RowsInserted">Rows the target lacked.</param>
+/// <param name="RowsUpdated">Rows whose values had changed on the source.</param>
+/// <param name="RowsDeleted">Rows no longer on the source.</param>
+/// <param name="RangesCompared">Key ranges (or buckets) whose digests were compared; 0 in ChangedSince mode.</param>
+public sealed record SyncResult(long RowsInserted, long RowsUpdated, long RowsDeleted, int RangesCompared)
+{
+    /// <summary>Every row written or removed.</summary>
+    public long RowsChanged => RowsInserted + RowsUpdated + RowsDeleted;
+}

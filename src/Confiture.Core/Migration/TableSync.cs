@@ -1,0 +1,139 @@
+using System.Data;
+using System.Diagnostics;
+using Confiture.Core.Connections;
+using Confiture.Core.Sql;
+using Confiture.Core.Verification;
+using Npgsql;
+
+namespace Confiture.Core.Migration;
+
+/// <summary>
+/// Brings a migrated target table up to date with the source, reading the source only, in one
+/// target transaction. By default it compares digests per key range and replaces exactly the ranges
+/// that differ; with a change column it upserts the rows changed since the target's newest value of
+/// that column and deletes the rows the source no longer has.
+/// </summary>
+internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target, TableMigrator migrator, IOperationObserver observer)
+{
+    public async Task<TableMigrationResult> SyncAsync(TableMigrationRequest request, string? changedSince, CancellationToken cancellationToken)
+    {
+        if (request.Truncate || request.DeferIndexes || request.Parallel > 1)
+        {
+            throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
+                "Sync changes only what differs: it cannot be combined with Truncate, DeferIndexes or Parallel.", request.SourceTable,
+                "Leave -Truncate, -DeferIndexes and -Parallel out with -Sync.");
+        }
+
+        var clock = Stopwatch.StartNew();
+        MigrationPlan plan;
+        IReadOnlyList<MappedColumn> keys;
+        await using (var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false))
+        {
+            plan = await migrator.PlanAsync(connection, request with { Append = true }, MigrationStrategy.Copy, cancellationToken).ConfigureAwait(false);
+        }
+
+        keys = await TableVerifier.KeyColumnsAsync(target, plan.TargetOid, plan.Columns, request.SourceTable, plan.TargetTable, cancellationToken).ConfigureAwait(false);
+        SyncResult result;
+        try
+        {
+            result = changedSince is null
+                ? await SyncRangesAsync(plan, keys, cancellationToken).ConfigureAwait(false)
+                : await SyncChangesAsync(plan, keys, changedSince, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex)
+        {
+            throw new ConfitureException(ConfitureErrorKind.MigrationFailed,
+                $"Syncing \"{request.SourceTable}\" into \"{plan.TargetTable}\" failed: {ex.MessageText}. The target was rolled back; nothing changed.",
+                request.SourceTable, "Fix the cause (the message names it) and run the sync again.", ex);
+        }
+
+        return new TableMigrationResult(plan.SourceSchema, request.SourceTable, request.TargetSchema, plan.TargetTable, MigrationStrategy.Copy,
+            result.RowsChanged, clock.Elapsed, plan.Columns.Select(c => c.Pair).ToList()) { Sync = result };
+    }
+
+    private async Task<SyncResult> SyncRangesAsync(MigrationPlan plan, IReadOnlyList<MappedColumn> keys, CancellationToken cancellationToken)
+    {
+        var sourceSide = DigestSide.OpenAsync(source, plan.QualifiedSource,
+            plan.Columns.Select(c => c.SourceSideExpression).ToList(), keys.Select(k => k.SourceSideExpression).ToList(), cancellationToken);
+        var targetSide = DigestSide.OpenAsync(target, plan.QualifiedTarget,
+            plan.Columns.Select(c => SqlText.Identifier(c.Target.Name)).ToList(), keys.Select(k => SqlText.Identifier(k.Target.Name)).ToList(), cancellationToken, writable: true);
+        await using var left = await sourceSide.ConfigureAwait(false);
+        await using var right = await targetSide.ConfigureAwait(false);
+
+        var integerKey = keys.Count == 1 && TableVerifier.IntegerTypes.Contains(keys[0].Target.TypeOid);
+        var finder = new DifferenceFinder(left, right, integerKey, int.MaxValue);
+        var leaves = await finder.FindLeavesAsync(cancellationToken).ConfigureAwait(false);
+        long inserted = 0, updated = 0, deleted = 0;
+        foreach (var leaf in leaves)
+        {
+            // Replace the whole range: what the source has there now is what the target gets.
+            await SqlExecutor.ExecuteAsync(right.Connection, SqlStatement.Plain($"DELETE FROM {plan.QualifiedTarget} WHERE {leaf.TargetWhere}"), observer, cancellationToken).ConfigureAwait(false);
+            await migrator.CopyPartAsync(left.Connection, right.Connection, plan, plan.ExportSql(leaf.SourceWhere), plan.ImportSql(freeze: false), _ => { }, cancellationToken).ConfigureAwait(false);
+            inserted += leaf.Rows.Count(r => r.Kind == DifferenceKind.Missing);
+            updated += leaf.Rows.Count(r => r.Kind == DifferenceKind.Changed);
+            deleted += leaf.Rows.Count(r => r.Kind == DifferenceKind.Extra);
+        }
+
+        await migrator.MoveSequencesAsync(right.Connection, plan, cancellationToken).ConfigureAwait(false);
+        await right.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return new SyncResult(inserted, updated, deleted, finder.RangesCompared);
+    }
+
+    private async Task<SyncResult> SyncChangesAsync(MigrationPlan plan, IReadOnlyList<MappedColumn> keys, string changedSince, CancellationToken cancellationToken)
+    {
+        var changeColumn = plan.Columns.FirstOrDefault(c => c.Source.Name == changedSince || c.Target.Name == changedSince)
+            ?? throw new ConfitureException(ConfitureErrorKind.ColumnNotFound,
+                $"-ChangedSince names \"{changedSince}\", which is not a mapped column of \"{plan.Request.SourceTable}\".", plan.Request.SourceTable,
+                "Name a column that the migration maps (for example updated_at), so the target keeps its newest value.");
+
+        await using var sourceConnection = await source.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var snapshot = await sourceConnection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
+        await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain("SET TRANSACTION READ ONLY"), observer, cancellationToken).ConfigureAwait(false);
+        await using var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        // The watermark crosses from one server to the other as text: both must write and read it alike.
+        const string textSettings = "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 3";
+        await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain(textSettings), observer, cancellationToken).ConfigureAwait(false);
+        await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(textSettings), observer, cancellationToken).ConfigureAwait(false);
+
+        // The watermark is the newest change the target already holds; rows changed at that very
+        // instant are read again, and the upsert leaves them alone when nothing differs.
+        var targetChange = SqlText.Identifier(changeColumn.Target.Name);
+        var watermark = await SqlExecutor.ScalarAsync<string>(connection,
+            $"SELECT max({targetChange})::text FROM {plan.QualifiedTarget}", cancellationToken).ConfigureAwait(false);
+        var since = watermark is null ? null : $"({changeColumn.SourceSideExpression}) >= {SqlText.Literal(watermark)}::{changeColumn.Target.TypeName}";
+
+        var columns = plan.TargetColumnList;
+        await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(
+            $"CREATE TEMP TABLE confiture_changes ON COMMIT DROP AS SELECT {columns} FROM {plan.QualifiedTarget} WITH NO DATA"), observer, cancellationToken).ConfigureAwait(false);
+        await migrator.CopyPartAsync(sourceConnection, connection, plan, plan.ExportSql(since),
+            $"COPY pg_temp.confiture_changes ({columns}) FROM STDIN (FORMAT {(plan.Binary ? "binary" : "text")})", _ => { }, cancellationToken).ConfigureAwait(false);
+
+        var keyList = SqlText.IdentifierList(keys.Select(k => k.Target.Name));
+        var nonKeys = plan.Columns.Where(c => keys.All(k => k.Target.Name != c.Target.Name)).Select(c => SqlText.Identifier(c.Target.Name)).ToList();
+        var overriding = plan.Columns.Any(c => c.Target.Identity == 'a') ? " OVERRIDING SYSTEM VALUE" : string.Empty;
+        var onConflict = nonKeys.Count == 0
+            ? "DO NOTHING"
+            : $"DO UPDATE SET ({string.Join(", ", nonKeys)}) = ROW({string.Join(", ", nonKeys.Select(c => "EXCLUDED." + c))}) " +
+              $"WHERE ({string.Join(", ", nonKeys.Select(c => "t." + c))}) IS DISTINCT FROM ({string.Join(", ", nonKeys.Select(c => "EXCLUDED." + c))})";
+        var upserted = await SqlExecutor.ListAsync(connection,
+            $"INSERT INTO {plan.QualifiedTarget} AS t ({columns}){overriding} SELECT {columns} FROM pg_temp.confiture_changes " +
+            $"ON CONFLICT ({keyList}) {onConflict} RETURNING (xmax = 0)",
+            r => r.GetBoolean(0), cancellationToken).ConfigureAwait(false);
+
+        // Deletions leave no change timestamp behind: compare the full key sets instead.
+        await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(
+            $"CREATE TEMP TABLE confiture_keys ON COMMIT DROP AS SELECT {keyList} FROM {plan.QualifiedTarget} WITH NO DATA"), observer, cancellationToken).ConfigureAwait(false);
+        var keyFormat = keys.Any(k => k.Target.NeedsTextCopy) ? "text" : "binary";
+        var keyExport = $"COPY (SELECT {string.Join(", ", keys.Select(k => k.SourceSideExpression))} FROM {plan.QualifiedSource}) TO STDOUT (FORMAT {keyFormat})";
+        var keyImport = $"COPY pg_temp.confiture_keys ({keyList}) FROM STDIN (FORMAT {keyFormat})";
+        await migrator.CopyPartAsync(sourceConnection, connection, plan with { Columns = keys }, keyExport, keyImport, _ => { }, cancellationToken).ConfigureAwait(false);
+        var deleted = await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(
+            $"DELETE FROM {plan.QualifiedTarget} t WHERE NOT EXISTS (SELECT 1 FROM pg_temp.confiture_keys k WHERE ({string.Join(", ", keys.Select(k => "k." + SqlText.Identifier(k.Target.Name)))}) = ({string.Join(", ", keys.Select(k => "t." + SqlText.Identifier(k.Target.Name)))}))"),
+            observer, cancellationToken).ConfigureAwait(false);
+
+        await migrator.MoveSequencesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return new SyncResult(upserted.Count(i => i), upserted.Count(i => !i), deleted, 0);
+    }
+}
