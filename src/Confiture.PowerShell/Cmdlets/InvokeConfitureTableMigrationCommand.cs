@@ -85,6 +85,15 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
     [ValidateRange(1, 64)]
     public int Parallel { get; set; } = 1;
 
+    /// <summary>Brings an already migrated target table up to date with the source instead of loading it: replaces the key ranges whose digests differ.</summary>
+    [Parameter]
+    public SwitchParameter Sync { get; set; }
+
+    /// <summary>With -Sync: a mapped change column (such as updated_at); upserts the rows changed since the target's newest value and deletes rows the source no longer has.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ChangedSince { get; set; }
+
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
@@ -105,6 +114,18 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
                 DeferIndexes = DeferIndexes,
                 Parallel = Parallel,
             };
+            if (ChangedSince is not null && !Sync)
+            {
+                throw new ConfitureException(ConfitureErrorKind.InvalidArgument, "-ChangedSince goes with -Sync.", SourceTable,
+                    "Add -Sync to bring an already migrated table up to date.");
+            }
+
+            if (Sync)
+            {
+                SyncTable(migration, request, targetTable);
+                return;
+            }
+
             var strategy = Strategy switch
             {
                 StrategyChoice.Fdw => MigrationStrategy.Fdw,
@@ -124,16 +145,43 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
             _progressId++;
             var result = Run((observer, token) => migration.Migrator.MigrateAsync(request, strategy, observer, token), WriteRowProgress);
             CompleteProgress();
-            var mapping = new OrderedDictionary(StringComparer.Ordinal);
-            foreach (var pair in result.Columns)
-            {
-                mapping[pair.Source] = pair.Target;
-            }
-
-            WriteObject(new ConfitureTableMigrationResult(result.SourceSchema, result.SourceTable, result.TargetSchema, result.TargetTable,
-                result.Strategy == MigrationStrategy.Copy ? StrategyChoice.Copy : StrategyChoice.Fdw,
-                result.RowsMigrated, result.Elapsed, result.RowsPerSecond, mapping, migration));
+            WriteObject(ToOutput(result, migration));
         }, target: SourceTable, terminating: false);
+    }
+
+    private void SyncTable(ConfitureMigration migration, TableMigrationRequest request, string targetTable)
+    {
+        var what = $"{TargetSchema}.{targetTable} on {migration.Target}";
+        var how = ChangedSince is null
+            ? "replace the key ranges whose digests differ from the source's"
+            : $"upsert the rows whose \"{ChangedSince}\" is at or past the target's newest value, and delete rows gone from the source";
+        if (!ShouldProcess($"Sync {what} with {SourceSchema ?? migration.SourceSchema}.{SourceTable}: {how}, in one transaction.", $"Sync {what}?", "Invoke-ConfitureTableMigration -Sync"))
+        {
+            return;
+        }
+
+        var result = Run((observer, token) => migration.Migrator.SyncTableAsync(request, ChangedSince, observer, token));
+        WriteObject(ToOutput(result, migration));
+    }
+
+    private static ConfitureTableMigrationResult ToOutput(TableMigrationResult result, ConfitureMigration migration)
+    {
+        var mapping = new OrderedDictionary(StringComparer.Ordinal);
+        foreach (var pair in result.Columns)
+        {
+            mapping[pair.Source] = pair.Target;
+        }
+
+        return new ConfitureTableMigrationResult(result.SourceSchema, result.SourceTable, result.TargetSchema, result.TargetTable,
+            result.Strategy == MigrationStrategy.Copy ? StrategyChoice.Copy : StrategyChoice.Fdw,
+            result.RowsMigrated, result.Elapsed, result.RowsPerSecond, mapping, migration)
+        {
+            Mode = result.Sync is null ? "Migrate" : "Sync",
+            RowsInserted = result.Sync?.RowsInserted ?? result.RowsMigrated,
+            RowsUpdated = result.Sync?.RowsUpdated ?? 0,
+            RowsDeleted = result.Sync?.RowsDeleted ?? 0,
+            RangesCompared = result.Sync?.RangesCompared ?? 0,
+        };
     }
 
     /// <summary>

@@ -48,6 +48,21 @@ public sealed class ConfitureTableMigrationResult
     /// <summary>Source column to target column, as moved (reusable as -ColumnMapping).</summary>
     public OrderedDictionary ColumnMapping { get; }
 
+    /// <summary>Migrate (a load) or Sync (catching up with the source).</summary>
+    public string Mode { get; internal init; } = "Migrate";
+
+    /// <summary>Rows added to the target.</summary>
+    public long RowsInserted { get; internal init; }
+
+    /// <summary>Rows whose values were replaced (Sync).</summary>
+    public long RowsUpdated { get; internal init; }
+
+    /// <summary>Rows removed because the source no longer has them (Sync).</summary>
+    public long RowsDeleted { get; internal init; }
+
+    /// <summary>Key ranges whose digests were compared (range Sync).</summary>
+    public int RangesCompared { get; internal init; }
+
     /// <summary>The session.</summary>
     public ConfitureMigration Migration { get; }
 
