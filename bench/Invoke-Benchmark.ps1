@@ -425,7 +425,7 @@ function Format-TableSection($Table, $Results) {
     $lines
 }
 
-function Write-Results($Machine, $Tables, $AllResults, $Memory, $Verification, [string] $CommandLine) {
+function Write-Results($Machine, $Tables, $AllResults, $Memory, $Verification, [string] $CommandLine, $Checksums, $Sync) {
     $main = $Tables | Where-Object { -not $_.CopyOf }
     $lines = [System.Collections.Generic.List[string]]::new()
     $lines.Add('# Confiture benchmark results')
@@ -477,6 +477,24 @@ function Write-Results($Machine, $Tables, $AllResults, $Memory, $Verification, [
         $v = $Verification[$table.Name]
         $lines.Add("| $($table.Name) | $(Format-Number $table.Rows) | $(Format-Number (Get-Median $v) 2) | $(($v | ForEach-Object { Format-Number $_ 2 }) -join ', ') |")
     }
+    $lines.Add('')
+
+    $lines.Add('## Content checksum against migration (`Test-ConfitureMigration -Checksum`)')
+    $lines.Add('')
+    $lines.Add('Each server hashes every row of the table itself, both at once; compared with the Copy strategy''s median time to migrate the same table.')
+    $lines.Add('')
+    $lines.Add('| table | rows | checksum median s | runs (s) | Copy median s | checksum / Copy |')
+    $lines.Add('|---|---:|---:|---|---:|---:|')
+    foreach ($table in $main) {
+        $c = $Checksums[$table.Name]
+        $copy = Get-Median $AllResults[$table.Name]['copy'].Runs
+        $lines.Add("| $($table.Name) | $(Format-Number $table.Rows) | $(Format-Number (Get-Median $c) 2) | $(($c | ForEach-Object { Format-Number $_ 2 }) -join ', ') | $(Format-Number $copy 2) | $(Format-Number ((Get-Median $c) / $copy) 2) |")
+    }
+    $lines.Add('')
+    $lines.Add('## Sync against a full re-migration (`Invoke-ConfitureTableMigration -Sync`)')
+    $lines.Add('')
+    $copyUsers = Get-Median $AllResults['users']['copy'].Runs
+    $lines.Add("After $(Format-Number $Sync.Changed) rows of users changed on the source (one run): -Sync took $(Format-Number $Sync.Seconds 2) s and rewrote $(Format-Number $Sync.Rows) rows (whole key ranges around each change); migrating the table again with Copy takes $(Format-Number $copyUsers 2) s (median above), so the sync took $(Format-Number ($Sync.Seconds / $copyUsers) 2) of a re-migration. A checksum afterwards matched.")
     $lines.Add('')
 
     $lines.Add('## Targets')
@@ -560,13 +578,24 @@ try {
     }
 
     $verification = @{}
+    $checksums = @{}
     foreach ($table in $tables | Where-Object { -not $_.CopyOf }) {
         $report = Invoke-ConfitureChild @{ Table = $table.Name; Mode = 'Verify'; Repeat = $Repeat }
         $verification[$table.Name] = [double[]]@($report.seconds)
         Write-BenchLog "Test-ConfitureMigration $($table.Name): $((@($report.seconds) | ForEach-Object { Format-Number $_ 2 }) -join ', ') s"
+        $report = Invoke-ConfitureChild @{ Table = $table.Name; Mode = 'Checksum'; Repeat = $Repeat }
+        $checksums[$table.Name] = [double[]]@($report.seconds)
+        Write-BenchLog "Test-ConfitureMigration -Checksum $($table.Name): $((@($report.seconds) | ForEach-Object { Format-Number $_ 2 }) -join ', ') s"
     }
 
-    Write-Results $machine $tables $allResults $memory $verification $commandLine
+    # Catching up after the application changed 0.1% of the narrow table, against moving it all again.
+    $changed = [long][math]::Max(1, [math]::Floor($Rows / 1000))
+    Invoke-Psql $source "UPDATE users SET email = 'changed-' || email WHERE id % $([long][math]::Floor($Rows / $changed)) = 0" | Out-Null
+    $syncReport = Invoke-ConfitureChild @{ Table = 'users'; Mode = 'Sync' }
+    $sync = [pscustomobject]@{ Seconds = [double]@($syncReport.seconds)[0]; Rows = [long]$syncReport.rows; Changed = $changed }
+    Write-BenchLog "Invoke-ConfitureTableMigration -Sync users after $changed updates: $(Format-Number $sync.Seconds 2) s, $($sync.Rows) rows moved"
+
+    Write-Results $machine $tables $allResults $memory $verification $commandLine $checksums $sync
     Write-BenchLog "Results written to $ResultsPath"
     if (-not $script:TargetsMet) { Write-BenchLog 'Some targets are not met (see the Targets table).' }
 }

@@ -10,6 +10,8 @@
       -Mode Migrate  one Invoke-ConfitureTableMigration -Strategy <Strategy> -Truncate -Force
                      [-DeferIndexes] [-Parallel N]
       -Mode Verify   Test-ConfitureMigration -Table <Table>, -Repeat times
+      -Mode Checksum Test-ConfitureMigration -Table <Table> -Checksum, -Repeat times
+      -Mode Sync     Invoke-ConfitureTableMigration -Sync once, then a checksum must match
 
     It ends with one line on stdout, "BENCH-RESULT <json>": the seconds, the rows, and the peak
     resident memory of this process (VmHWM from /proc/self/status), read after everything else.
@@ -22,7 +24,7 @@ param(
     [Parameter(Mandatory)][string] $SourceDatabase,
     [Parameter(Mandatory)][string] $TargetDatabase,
     [Parameter(Mandatory)][string] $Table,
-    [ValidateSet('Migrate', 'Verify')][string] $Mode = 'Migrate',
+    [ValidateSet('Migrate', 'Verify', 'Checksum', 'Sync')][string] $Mode = 'Migrate',
     [ValidateSet('Copy', 'Fdw')][string] $Strategy = 'Copy',
     [switch] $DeferIndexes,
     [ValidateRange(1, 64)][int] $Parallel = 1,
@@ -75,10 +77,19 @@ try {
         $seconds.Add($clock.Elapsed.TotalSeconds)
         $rows = [long]$result.RowsMigrated
     }
+    elseif ($Mode -eq 'Sync') {
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        $result = Invoke-ConfitureTableMigration -Migration $migration -SourceTable $Table -Sync -Confirm:$false
+        $clock.Stop()
+        $seconds.Add($clock.Elapsed.TotalSeconds)
+        $rows = [long]$result.RowsMigrated
+        $check = Test-ConfitureMigration -Migration $migration -Table $Table -Checksum
+        if (-not $check.Match) { throw "After -Sync, $Table does not match by checksum." }
+    }
     else {
         for ($i = 0; $i -lt $Repeat; $i++) {
             $clock = [System.Diagnostics.Stopwatch]::StartNew()
-            $check = Test-ConfitureMigration -Migration $migration -Table $Table
+            $check = Test-ConfitureMigration -Migration $migration -Table $Table -Checksum:($Mode -eq 'Checksum')
             $clock.Stop()
             if (-not $check.Match) { throw "Test-ConfitureMigration: $Table does not match (source $($check.SourceCount), target $($check.TargetCount))." }
             $seconds.Add($clock.Elapsed.TotalSeconds)

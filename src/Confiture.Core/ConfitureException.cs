@@ -2,7 +2,8 @@ namespace Confiture.Core;
 
 /// <summary>
 /// A failure Confiture understands: it carries a stable <see cref="Kind"/>, the object it concerns
-/// and what the user can do about it. The original exception, if any, is the inner exception.
+/// and what the user can do about it. The original exception, if any, is the inner exception (a
+/// server error as a <see cref="PostgresServerException"/>).
 /// </summary>
 public sealed class ConfitureException : Exception
 {
@@ -13,7 +14,7 @@ public sealed class ConfitureException : Exception
         string? target = null,
         string? recommendedAction = null,
         Exception? innerException = null)
-        : base(message, innerException)
+        : base(message, innerException is Npgsql.PostgresException server ? new PostgresServerException(server) : innerException)
     {
         Kind = kind;
         Target = target;

@@ -98,9 +98,16 @@ public sealed class SchemaToSchemaMigrator
     /// <summary>
     /// Sizes each table of a source schema (the session's when null) and picks a strategy for it.
     /// </summary>
-    public Task<IReadOnlyList<TableStrategy>> AnalyzeTablesAsync(
-        string? schema = null, IReadOnlyList<string>? tables = null, StrategyOptions? options = null, CancellationToken cancellationToken = default) =>
-        StrategyPlanner.AnalyzeAsync(Source, schema ?? Settings.SourceSchema, tables, options ?? new StrategyOptions(), cancellationToken);
+    public async Task<IReadOnlyList<TableStrategy>> AnalyzeTablesAsync(
+        string? schema = null, IReadOnlyList<string>? tables = null, StrategyOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var sourceSchema = schema ?? Settings.SourceSchema;
+        // Only tables imported as foreign tables can go through postgres_fdw; the rest are copied.
+        var imported = sourceSchema == Settings.SourceSchema
+            ? await TargetCatalog.ForeignTableNamesAsync(Target, Settings.ForeignSchema, cancellationToken).ConfigureAwait(false)
+            : new HashSet<string>(StringComparer.Ordinal);
+        return await StrategyPlanner.AnalyzeAsync(Source, sourceSchema, tables, options ?? new StrategyOptions(), imported, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>Counts a table on the source and on the target (which may have another name).</summary>
     public Task<TableVerification> VerifyMigrationAsync(

@@ -40,6 +40,25 @@ public static class ConnectionStringParser
         var rest = uri[(uri.IndexOf("://", StringComparison.Ordinal) + 3)..];
         var builder = new NpgsqlConnectionStringBuilder();
 
+        // User info first, up to the last '@': a password with an unencoded '?', '/' or '#' must not
+        // be mistaken for the host, path or query (and so never echoed in an error).
+        var at = rest.LastIndexOf('@');
+        if (at >= 0)
+        {
+            var userInfo = rest[..at];
+            rest = rest[(at + 1)..];
+            var colon = userInfo.IndexOf(':', StringComparison.Ordinal);
+            if (colon >= 0)
+            {
+                builder.Username = Decode(userInfo[..colon]);
+                builder.Password = Decode(userInfo[(colon + 1)..]);
+            }
+            else
+            {
+                builder.Username = Decode(userInfo);
+            }
+        }
+
         var fragment = rest.IndexOf('#', StringComparison.Ordinal);
         if (fragment >= 0)
         {
@@ -59,24 +78,6 @@ public static class ConnectionStringParser
         if (slash >= 0 && slash < rest.Length - 1)
         {
             builder.Database = Decode(rest[(slash + 1)..]);
-        }
-
-        // The password may itself contain '@' when not percent-encoded: the last '@' ends the user info.
-        var at = authority.LastIndexOf('@');
-        if (at >= 0)
-        {
-            var userInfo = authority[..at];
-            authority = authority[(at + 1)..];
-            var colon = userInfo.IndexOf(':', StringComparison.Ordinal);
-            if (colon >= 0)
-            {
-                builder.Username = Decode(userInfo[..colon]);
-                builder.Password = Decode(userInfo[(colon + 1)..]);
-            }
-            else
-            {
-                builder.Username = Decode(userInfo);
-            }
         }
 
         if (authority.Length > 0)

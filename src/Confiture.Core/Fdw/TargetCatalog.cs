@@ -65,6 +65,19 @@ internal static class TargetCatalog
             r => r.GetString(0),
             cancellationToken, schemaOid, (object?)serverOid ?? 0u);
 
+    /// <summary>The names of the foreign tables in a schema of the target (empty when there is no such schema).</summary>
+    public static async Task<IReadOnlySet<string>> ForeignTableNamesAsync(Connections.DatabaseEndpoint target, string schema, CancellationToken cancellationToken)
+    {
+        await using var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var names = await SqlExecutor.ListAsync(connection,
+            """
+            SELECT c.relname FROM pg_foreign_table ft JOIN pg_class c ON c.oid = ft.ftrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1
+            """,
+            r => r.GetString(0), cancellationToken, schema).ConfigureAwait(false);
+        return names.ToHashSet(StringComparer.Ordinal);
+    }
+
     private static Dictionary<string, string> ParseOptions(string[] options) =>
         options.Select(o => o.Split('=', 2)).ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : string.Empty, StringComparer.Ordinal);
 }

@@ -1,5 +1,6 @@
 using System.Data;
 using System.Diagnostics;
+using System.Globalization;
 using Confiture.Core.Connections;
 using Confiture.Core.Sql;
 using Confiture.Core.Verification;
@@ -63,16 +64,39 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
         var integerKey = keys.Count == 1 && TableVerifier.IntegerTypes.Contains(keys[0].Target.TypeOid);
         var finder = new DifferenceFinder(left, right, integerKey, int.MaxValue);
         var leaves = await finder.FindLeavesAsync(cancellationToken).ConfigureAwait(false);
-        long inserted = 0, updated = 0, deleted = 0;
-        foreach (var leaf in leaves)
+        var rows = leaves.SelectMany(l => l.Rows).ToList();
+        if (integerKey)
         {
-            // Replace the whole range: what the source has there now is what the target gets.
-            await SqlExecutor.ExecuteAsync(right.Connection, SqlStatement.Plain($"DELETE FROM {plan.QualifiedTarget} WHERE {leaf.TargetWhere}"), observer, cancellationToken).ConfigureAwait(false);
-            await migrator.CopyPartAsync(left.Connection, right.Connection, plan, plan.ExportSql(leaf.SourceWhere), plan.ImportSql(freeze: false), _ => { }, cancellationToken).ConfigureAwait(false);
-            inserted += leaf.Rows.Count(r => r.Kind == DifferenceKind.Missing);
-            updated += leaf.Rows.Count(r => r.Kind == DifferenceKind.Changed);
-            deleted += leaf.Rows.Count(r => r.Kind == DifferenceKind.Extra);
+            // Exactly the rows that differ: removed where the target's is wrong or extra, copied where
+            // the source's is new or changed.
+            var targetKey = SqlText.Identifier(keys[0].Target.Name);
+            var stale = rows.Where(r => r.Kind != DifferenceKind.Missing).Select(r => long.Parse(r.Key, CultureInfo.InvariantCulture)).ToArray();
+            var fresh = rows.Where(r => r.Kind != DifferenceKind.Extra).Select(r => long.Parse(r.Key, CultureInfo.InvariantCulture)).ToArray();
+            if (stale.Length > 0)
+            {
+                await SqlExecutor.ExecuteAsync(right.Connection, SqlStatement.Plain($"DELETE FROM {plan.QualifiedTarget} WHERE {targetKey} = ANY ($1)"), observer, cancellationToken, stale).ConfigureAwait(false);
+            }
+
+            // COPY takes no parameters: the keys are numbers this code printed, in chunks that keep the statement small.
+            foreach (var chunk in fresh.Chunk(10_000))
+            {
+                var list = string.Join(",", chunk.Select(k => k.ToString(CultureInfo.InvariantCulture)));
+                await migrator.CopyPartAsync(left.Connection, right.Connection, plan, plan.ExportSql($"{keys[0].SourceSideExpression} = ANY ('{{{list}}}'::bigint[])"),
+                    plan.ImportSql(freeze: false), _ => { }, cancellationToken).ConfigureAwait(false);
+            }
         }
+        else if (leaves.Count > 0)
+        {
+            // Keys of other types: replace the hash buckets that differ, all in one statement each way.
+            await SqlExecutor.ExecuteAsync(right.Connection,
+                SqlStatement.Plain($"DELETE FROM {plan.QualifiedTarget} WHERE {string.Join(" OR ", leaves.Select(l => $"({l.TargetWhere})"))}"), observer, cancellationToken).ConfigureAwait(false);
+            await migrator.CopyPartAsync(left.Connection, right.Connection, plan, plan.ExportSql(string.Join(" OR ", leaves.Select(l => $"({l.SourceWhere})"))),
+                plan.ImportSql(freeze: false), _ => { }, cancellationToken).ConfigureAwait(false);
+        }
+
+        var inserted = rows.Count(r => r.Kind == DifferenceKind.Missing);
+        var updated = rows.Count(r => r.Kind == DifferenceKind.Changed);
+        var deleted = rows.Count(r => r.Kind == DifferenceKind.Extra);
 
         await migrator.MoveSequencesAsync(right.Connection, plan, cancellationToken).ConfigureAwait(false);
         await right.CommitAsync(cancellationToken).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using Confiture.Core.Connections;
+using Confiture.Core.Migration;
 using Confiture.Core.Sql;
 
 namespace Confiture.Core.Planning;
@@ -9,11 +10,25 @@ namespace Confiture.Core.Planning;
 /// </summary>
 internal static class StrategyPlanner
 {
+    /// <param name="source">The source database.</param>
+    /// <param name="schema">The source schema.</param>
+    /// <param name="tables">Only these tables; null for all.</param>
+    /// <param name="options">Threshold and throughput figures.</param>
+    /// <param name="imported">The tables the target can read through postgres_fdw; the rest can only be copied.</param>
+    /// <param name="cancellationToken">Stops the work.</param>
     public static async Task<IReadOnlyList<TableStrategy>> AnalyzeAsync(
-        DatabaseEndpoint source, string schema, IReadOnlyList<string>? tables, StrategyOptions options, CancellationToken cancellationToken)
+        DatabaseEndpoint source, string schema, IReadOnlyList<string>? tables, StrategyOptions options, IReadOnlySet<string> imported, CancellationToken cancellationToken)
     {
         options.Validate();
         await using var connection = await source.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var schemaExists = await SqlExecutor.ScalarAsync<bool>(connection,
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", cancellationToken, schema).ConfigureAwait(false);
+        if (!schemaExists)
+        {
+            throw new ConfitureException(ConfitureErrorKind.SchemaNotFound,
+                $"Schema \"{schema}\" does not exist in the source database {source}.", schema, "Check -Schema (names are case-sensitive).");
+        }
+
         var found = await SqlExecutor.ListAsync(connection,
             """
             SELECT c.relname, c.reltuples::bigint, c.relkind = 'p'
@@ -44,7 +59,7 @@ internal static class StrategyPlanner
             var rows = exact
                 ? await SqlExecutor.ScalarAsync<long>(connection, $"SELECT count(*) FROM {SqlText.Qualified(schema, name)}", cancellationToken).ConfigureAwait(false)
                 : estimate;
-            var strategy = options.Choose(rows);
+            var strategy = imported.Contains(name) ? options.Choose(rows) : MigrationStrategy.Copy;
             plans.Add(new TableStrategy(schema, name, rows, exact, strategy, options.EstimateSeconds(rows, strategy)));
         }
 

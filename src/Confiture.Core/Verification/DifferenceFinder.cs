@@ -99,8 +99,10 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
 
     private async Task CompareRowsAsync(string sourceWhere, string targetWhere, CancellationToken cancellationToken)
     {
-        var sourceRows = (await source.RowsAsync(sourceWhere, cancellationToken).ConfigureAwait(false)).ToDictionary(r => r.Key, r => r.Hash, StringComparer.Ordinal);
-        var targetRows = await target.RowsAsync(targetWhere, cancellationToken).ConfigureAwait(false);
+        var sourceFetch = source.RowsAsync(sourceWhere, cancellationToken);
+        var targetFetch = target.RowsAsync(targetWhere, cancellationToken);
+        var sourceRows = (await sourceFetch.ConfigureAwait(false)).ToDictionary(r => r.Key, r => r.Hash, StringComparer.Ordinal);
+        var targetRows = await targetFetch.ConfigureAwait(false);
         var differences = new List<RowDifference>();
         foreach (var (key, hash) in targetRows)
         {

@@ -19,6 +19,29 @@ public sealed class ConnectionStringParserTests
         Assert.Equal("nightly", builder.ApplicationName);
     }
 
+    [Theory]
+    [InlineData("Hunter2?Tail99")]
+    [InlineData("Hunter2/Tail99")]
+    [InlineData("Hunter2#Tail99")]
+    [InlineData("Hun@ter2:Tail99")]
+    public void A_password_with_unencoded_uri_delimiters_is_read_whole(string password)
+    {
+        var builder = ConnectionStringParser.Parse($"postgresql://migrator:{password}@127.0.0.1:5432/db?sslmode=disable");
+
+        Assert.Equal(("migrator", password, "127.0.0.1", 5432, "db"), (builder.Username, builder.Password, builder.Host, builder.Port, builder.Database));
+    }
+
+    [Fact]
+    public void A_server_error_inside_a_Confiture_error_is_plain_data()
+    {
+        var server = new Npgsql.PostgresException("duplicate key value", "ERROR", "ERROR", "23505");
+
+        var error = new ConfitureException(ConfitureErrorKind.MigrationFailed, "failed", innerException: server);
+
+        var inner = Assert.IsType<PostgresServerException>(error.InnerException);
+        Assert.Equal(("23505", "duplicate key value"), (inner.SqlState, inner.MessageText));
+    }
+
     [Fact]
     public void A_uri_accepts_ipv6_hosts_and_the_postgres_scheme()
     {

@@ -19,8 +19,10 @@ public sealed class PlanningAndVerificationTests(ServerFixture fixture)
             CREATE TABLE edge (id int); INSERT INTO edge SELECT generate_series(1, 1000);
             """);
         var options = new StrategyOptions { CopyThreshold = 1000, FdwRowsPerSecond = 100, CopyRowsPerSecond = 1000 };
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
 
-        var plans = await s.Migrator().AnalyzeTablesAsync(options: options);
+        var plans = await migrator.AnalyzeTablesAsync(options: options);
 
         Assert.Equal(["edge", "large", "small"], plans.Select(p => p.Table));
         var byName = plans.ToDictionary(p => p.Table);
@@ -29,6 +31,32 @@ public sealed class PlanningAndVerificationTests(ServerFixture fixture)
         Assert.Equal((MigrationStrategy.Fdw, 40L, true), (byName["small"].Strategy, byName["small"].RowCount, byName["small"].IsExact));
         Assert.Equal(0.4, byName["small"].EstimatedSeconds, 3);
         Assert.Equal(MigrationStrategy.Copy, byName["edge"].Strategy);
+    }
+
+    [Fact]
+    public async Task Tables_the_target_cannot_read_through_postgres_fdw_are_always_copied()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE a (id int); CREATE TABLE b (id int); CREATE SCHEMA archive; CREATE TABLE archive.c (id int)");
+        var migrator = s.Migrator(new Confiture.Core.Fdw.FdwSettings { Tables = ["a"] });
+        await migrator.SetupFdwAsync();
+
+        var main = await migrator.AnalyzeTablesAsync();
+        var archive = await migrator.AnalyzeTablesAsync("archive");
+
+        Assert.Equal(["a Fdw", "b Copy"], main.Select(p => $"{p.Table} {p.Strategy}"));
+        Assert.Equal(["c Copy"], archive.Select(p => $"{p.Table} {p.Strategy}"));
+    }
+
+    [Fact]
+    public async Task The_planner_names_a_schema_that_does_not_exist()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+
+        var error = await Assert.ThrowsAsync<ConfitureException>(() => s.Migrator().AnalyzeTablesAsync("no_such_schema"));
+
+        Assert.Equal(ConfitureErrorKind.SchemaNotFound, error.Kind);
+        Assert.Contains("no_such_schema", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
