@@ -250,47 +250,50 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         return rows;
     }
 
-    internal static async Task<long> RelayBinaryAsync(
+    internal static Task<long> RelayBinaryAsync(
         NpgsqlConnection sourceConnection, NpgsqlConnection targetConnection, string exportSql, string importSql,
-        CopyRowCounter counter, Action<long, TimeSpan> report, CancellationToken cancellationToken)
-    {
-        var export = await sourceConnection.BeginRawBinaryCopyAsync(exportSql, cancellationToken).ConfigureAwait(false);
-        NpgsqlRawCopyStream? import = null;
-        try
-        {
-            import = await targetConnection.BeginRawBinaryCopyAsync(importSql, cancellationToken).ConfigureAwait(false);
-            var rows = await CopyRelay.RunAsync(export, import, counter, report, cancellationToken).ConfigureAwait(false);
-            await export.DisposeAsync().ConfigureAwait(false);
-            await import.DisposeAsync().ConfigureAwait(false);
-            return rows;
-        }
-        catch
-        {
-            // Tell the target the COPY failed (it rolls back with the transaction) and stop the export.
-            await QuietlyAsync(import is null ? null : import.CancelAsync).ConfigureAwait(false);
-            await QuietlyAsync(export.CancelAsync).ConfigureAwait(false);
-            throw;
-        }
-    }
+        CopyRowCounter counter, Action<long, TimeSpan> report, CancellationToken cancellationToken) =>
+        RelayAsync(
+            () => sourceConnection.BeginRawBinaryCopyAsync(exportSql, cancellationToken),
+            () => targetConnection.BeginRawBinaryCopyAsync(importSql, cancellationToken),
+            (export, import) => CopyRelay.RunAsync(export, import, counter, report, cancellationToken),
+            export => export.CancelAsync(),
+            import => import.CancelAsync());
 
-    private static async Task<long> RelayTextAsync(
+    private static Task<long> RelayTextAsync(
         NpgsqlConnection sourceConnection, NpgsqlConnection targetConnection, string exportSql, string importSql,
-        CopyRowCounter counter, Action<long, TimeSpan> report, CancellationToken cancellationToken)
+        CopyRowCounter counter, Action<long, TimeSpan> report, CancellationToken cancellationToken) =>
+        RelayAsync(
+            () => sourceConnection.BeginTextExportAsync(exportSql, cancellationToken),
+            () => targetConnection.BeginTextImportAsync(importSql, cancellationToken),
+            (export, import) => CopyRelay.RunTextAsync(export, import, counter, report, cancellationToken),
+            export => export.CancelAsync(),
+            import => import.CancelAsync());
+
+    /// <summary>
+    /// Opens both ends of a COPY, relays, and completes both; on any failure it tells the target the
+    /// COPY failed (it rolls back with the transaction) and stops the export.
+    /// </summary>
+    private static async Task<long> RelayAsync<TExport, TImport>(
+        Func<Task<TExport>> beginExport, Func<Task<TImport>> beginImport, Func<TExport, TImport, Task<long>> relay,
+        Func<TExport, Task> cancelExport, Func<TImport, Task> cancelImport)
+        where TExport : class, IAsyncDisposable
+        where TImport : class, IAsyncDisposable
     {
-        var export = await sourceConnection.BeginTextExportAsync(exportSql, cancellationToken).ConfigureAwait(false);
-        NpgsqlCopyTextWriter? import = null;
+        var export = await beginExport().ConfigureAwait(false);
+        TImport? import = null;
         try
         {
-            import = await targetConnection.BeginTextImportAsync(importSql, cancellationToken).ConfigureAwait(false);
-            var rows = await CopyRelay.RunTextAsync(export, import, counter, report, cancellationToken).ConfigureAwait(false);
+            import = await beginImport().ConfigureAwait(false);
+            var rows = await relay(export, import).ConfigureAwait(false);
             await export.DisposeAsync().ConfigureAwait(false);
             await import.DisposeAsync().ConfigureAwait(false);
             return rows;
         }
         catch
         {
-            await QuietlyAsync(import is null ? null : import.CancelAsync).ConfigureAwait(false);
-            await QuietlyAsync(export.CancelAsync).ConfigureAwait(false);
+            await QuietlyAsync(import is null ? null : () => cancelImport(import)).ConfigureAwait(false);
+            await QuietlyAsync(() => cancelExport(export)).ConfigureAwait(false);
             throw;
         }
     }
