@@ -3,16 +3,18 @@ using System.Globalization;
 namespace Confiture.Core.Verification;
 
 /// <summary>
-/// Narrows a digest mismatch down to rows: digests per key range on both servers, then again inside
-/// only the ranges that differ, until a range is small enough to compare row by row. Only hashes
-/// cross the network. Keys that are not a single integer are bucketed by a hash of the key instead.
+/// Narrows a digest mismatch down to rows: digests per key range on both servers (as many ranges as
+/// reach row-comparison size in one pass, up to a few thousand), then again inside only the ranges
+/// that differ, until a range is small enough to compare row by row. Only hashes cross the network.
+/// Keys that are not a single integer are bucketed by a hash of the key instead.
 /// </summary>
 internal sealed class DifferenceFinder(DigestSide source, DigestSide target, bool integerKey, int maxDifferences)
 {
     /// <summary>A smallest range that differs: its condition on each side and the rows that differ in it.</summary>
     public sealed record Leaf(string SourceWhere, string TargetWhere, IReadOnlyList<RowDifference> Rows);
 
-    private const int Fanout = 32;
+    /// <summary>Ranges per level at most: one GROUP BY of a few thousand groups costs little more than one.</summary>
+    private const int MaxFanout = 4096;
     private const long LeafSize = 2_000;
     private const int HashBuckets = 1024;
 
@@ -77,7 +79,9 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
             return;
         }
 
-        var width = (long)Math.Ceiling((high - low) / (double)Fanout);
+        // As many ranges as it takes to reach leaf size in one level, so a table is read about once.
+        var fanout = (int)Math.Clamp(Math.Ceiling((high - low) / (double)LeafSize), 2, MaxFanout);
+        var width = (long)Math.Ceiling((high - low) / (double)fanout);
         string Bucket(string key) => $"floor(({key}::numeric - {Number(low)}) / {Number(width)})::bigint";
         var differing = await DifferingBucketsAsync(Bucket(source.KeyExpression), Bucket(target.KeyExpression), (range, targetRange), cancellationToken).ConfigureAwait(false);
         foreach (var b in differing.Order())
