@@ -8,6 +8,8 @@
     Description          = 'Zero-downtime schema-to-schema migrations between two PostgreSQL databases: postgres_fdw setup, FDW or binary COPY per table, verification and cleanup.'
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
+    # Default table views of the objects the cmdlets emit.
+    FormatsToProcess     = @('Confiture.Format.ps1xml')
     CmdletsToExport      = @(
         'Connect-ConfitureDatabase'
         'Enable-ConfitureFdw'
@@ -23,7 +25,17 @@
         PSData = @{
             Tags         = @('PostgreSQL', 'Migration', 'postgres_fdw', 'COPY', 'ZeroDowntime', 'Database', 'Linux', 'Windows', 'PSEdition_Core')
             LicenseUri   = 'https://opensource.org/licenses/MIT'
-            ReleaseNotes = 'First release: connect, postgres_fdw setup and cleanup, FDW and COPY table migration, strategy planning and verification.'
+            ReleaseNotes = @'
+0.1.0
+- Connect-ConfitureDatabase, Enable-ConfitureFdw, Get-ConfitureStrategy, Invoke-ConfitureTableMigration,
+  Test-ConfitureMigration and Remove-ConfitureFdw: a whole schema-to-schema migration in one pipeline.
+- FDW (INSERT ... SELECT through postgres_fdw) and binary COPY strategies, each table in one target transaction;
+  -DeferIndexes and -Parallel for large tables.
+- Get-Help for every cmdlet and about_Confiture; table views for every output type; tab completion of schema
+  and table names; -WhatIf prints the SQL; stable ErrorIds (Confiture.<Reason>) with recommended actions.
+- Npgsql is loaded in a private AssemblyLoadContext: modules that ship another Npgsql work side by side.
+- Runs in Azure Automation (PowerShell 7.4 runtime): import Confiture.zip.
+'@
         }
     }
 }

@@ -73,6 +73,7 @@ public abstract class ConfitureCmdlet : PSCmdlet, IDisposable
     {
         try
         {
+            RejectNulCharacters();
             action();
         }
         catch (ConfitureException ex)
@@ -84,6 +85,43 @@ public abstract class ConfitureCmdlet : PSCmdlet, IDisposable
             Report(ErrorRecords.Unexpected(ex, target), terminating);
         }
     }
+
+    /// <summary>
+    /// PostgreSQL stores a NUL character in no name and no text, so a NUL in any parameter can only
+    /// be a mistake (or an attempt on a naive quoting): it is refused before a database is asked,
+    /// instead of surfacing as a server encoding error halfway through.
+    /// </summary>
+    private void RejectNulCharacters()
+    {
+        foreach (var (name, value) in MyInvocation.BoundParameters)
+        {
+            foreach (var text in TextsOf(value))
+            {
+                if (!text.Contains('\0', StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                // A connection string may hold a password: it is never echoed, not even as the target.
+                var secret = name == "ConnectionString";
+                throw new ConfitureException(
+                    secret ? ConfitureErrorKind.InvalidConnectionString : ConfitureErrorKind.InvalidArgument,
+                    $"-{name} contains a NUL character, which PostgreSQL allows in no name or value.",
+                    secret ? "-" + name : text.Replace("\0", "\\0", StringComparison.Ordinal),
+                    $"Remove the NUL character from -{name}.");
+            }
+        }
+    }
+
+    private static IEnumerable<string> TextsOf(object? value) => value switch
+    {
+        PSObject wrapped => TextsOf(wrapped.BaseObject),
+        string text => [text],
+        PSCredential credential => [credential.UserName],
+        System.Collections.IDictionary mapping => mapping.Keys.Cast<object?>().Concat(mapping.Values.Cast<object?>()).SelectMany(TextsOf),
+        System.Collections.IEnumerable items => items.Cast<object?>().SelectMany(TextsOf),
+        _ => [],
+    };
 
     private void Report(ErrorRecord record, bool terminating)
     {

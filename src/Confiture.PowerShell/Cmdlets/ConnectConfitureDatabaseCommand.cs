@@ -13,6 +13,7 @@ public sealed class ConnectConfitureDatabaseCommand : ConfitureCmdlet
 {
     private const string ConnectionStringSet = "ConnectionString";
     private const string PartsSet = "Parts";
+    private const string RedactedConnectionString = "********";
 
     /// <summary>A keyword connection string (Host=...;Username=...) or a postgresql:// URI.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = ConnectionStringSet, ValueFromPipeline = true)]
@@ -54,6 +55,14 @@ public sealed class ConnectConfitureDatabaseCommand : ConfitureCmdlet
     /// <inheritdoc />
     protected override void ProcessRecord() => Guard(() =>
     {
+        // Every record this call writes carries MyInvocation, whose BoundParameters a runbook may
+        // log as JSON: the bound connection string (password included) must not travel with them.
+        // The value is already on the property, so the dictionary only reports what was given.
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(ConnectionString)))
+        {
+            MyInvocation.BoundParameters[nameof(ConnectionString)] = RedactedConnectionString;
+        }
+
         var endpoint = ParameterSetName == PartsSet
             ? DatabaseEndpoint.FromParts(Host, Port, Database, Credential.UserName, Credential.GetNetworkCredential().Password, SslMode)
             : DatabaseEndpoint.FromConnectionString(ConnectionString);

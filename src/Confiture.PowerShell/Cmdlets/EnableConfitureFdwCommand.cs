@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using Confiture.Core;
 using Confiture.Core.Fdw;
+using Confiture.PowerShell.Completion;
 using Confiture.PowerShell.Hosting;
 using Confiture.PowerShell.Types;
 
@@ -31,6 +32,7 @@ public sealed class EnableConfitureFdwCommand : ConfitureCmdlet
     /// <summary>The source schema whose tables are imported.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SourceSchemaCompleter))]
     public string SourceSchema { get; set; } = "public";
 
     /// <summary>The name of the foreign server created on the target.</summary>
@@ -41,6 +43,7 @@ public sealed class EnableConfitureFdwCommand : ConfitureCmdlet
     /// <summary>Imports only these source tables.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SourceTableCompleter))]
     public string[]? Table { get; set; }
 
     /// <summary>Rows fetched per round trip by postgres_fdw.</summary>

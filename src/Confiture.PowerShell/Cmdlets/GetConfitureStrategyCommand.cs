@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using System.Management.Automation;
 using Confiture.Core.Migration;
 using Confiture.Core.Planning;
+using Confiture.PowerShell.Completion;
 using Confiture.PowerShell.Types;
 
 namespace Confiture.PowerShell.Cmdlets;
@@ -20,11 +22,13 @@ public sealed class GetConfitureStrategyCommand : ConfitureCmdlet
     /// <summary>Only these source tables; left out, every table of the schema.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SourceTableCompleter))]
     public string[]? Table { get; set; }
 
     /// <summary>The source schema; left out, the session's.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SourceSchemaCompleter))]
     public string? Schema { get; set; }
 
     /// <summary>Tables with at least this many rows use COPY.</summary>
@@ -49,7 +53,10 @@ public sealed class GetConfitureStrategyCommand : ConfitureCmdlet
         var options = new StrategyOptions { CopyThreshold = CopyThreshold, FdwRowsPerSecond = FdwRowsPerSecond, CopyRowsPerSecond = CopyRowsPerSecond };
         Guard(() =>
         {
+            var clock = Stopwatch.StartNew();
             var plans = Run((_, token) => migration.Migrator.AnalyzeTablesAsync(Schema, Table, options, token));
+            WriteVerbose($"[{clock.ElapsedMilliseconds} ms] Sized {plans.Count} table(s) of schema \"{Schema ?? migration.SourceSchema}\" on {migration.Source} "
+                + "from pg_class.reltuples (count(*) where never analyzed)");
             foreach (var plan in plans)
             {
                 var choice = plan.Strategy == MigrationStrategy.Copy ? StrategyChoice.Copy : StrategyChoice.Fdw;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Management.Automation;
 using Confiture.PowerShell.Completion;
 using Confiture.PowerShell.Hosting;
@@ -94,7 +95,11 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
                     Detailed = Detailed,
                     MaxDifferences = MaxDifferences,
                 };
+                var clock = Stopwatch.StartNew();
                 var result = Run((_, token) => migration.Migrator.VerifyMigrationAsync(request, token));
+                WriteVerbose($"[{clock.ElapsedMilliseconds} ms] Compared \"{result.SourceSchema}\".\"{result.SourceTable}\" on {migration.Source} ({result.SourceCount} rows) "
+                    + $"with \"{result.TargetSchema}\".\"{result.TargetTable}\" on {migration.Target} ({result.TargetCount} rows){(request.Checksum ? ", with checksums" : string.Empty)}: "
+                    + (result.Match ? "match" : "MISMATCH"));
                 verified = result.Match;
                 if (!Quiet)
                 {

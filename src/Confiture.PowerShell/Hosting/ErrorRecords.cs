@@ -3,26 +3,36 @@ using Confiture.Core;
 
 namespace Confiture.PowerShell.Hosting;
 
-/// <summary>Turns engine failures into the ErrorRecords scripts rely on: ErrorId <c>Confiture.&lt;Kind&gt;</c>.</summary>
+/// <summary>
+/// Turns failures into the ErrorRecords scripts rely on: ErrorId <c>Confiture.&lt;Kind&gt;</c>, a
+/// category that fits, the table (or other object) concerned as target, the engine's exception
+/// (whose inner exception is the server's or driver's original) and always a recommended action.
+/// </summary>
 internal static class ErrorRecords
 {
-    public static ErrorRecord From(ConfitureException exception, object? target)
+    public const string Prefix = "Confiture.";
+
+    public static ErrorRecord From(ConfitureException exception, object? target) => new(
+        exception, Prefix + exception.Kind, CategoryOf(exception.Kind), target ?? exception.Target)
     {
-        var record = new ErrorRecord(exception, "Confiture." + exception.Kind, CategoryOf(exception.Kind), target ?? exception.Target);
-        if (exception.RecommendedAction is { } action)
+        ErrorDetails = new ErrorDetails(exception.Message) { RecommendedAction = exception.RecommendedAction ?? DefaultAction(exception.Kind) },
+    };
+
+    public static ErrorRecord Unexpected(Exception exception, object? target) => new(exception, Prefix + "Unexpected", ErrorCategory.NotSpecified, target)
+    {
+        ErrorDetails = new ErrorDetails(exception.Message)
         {
-            record.ErrorDetails = new ErrorDetails(exception.Message) { RecommendedAction = action };
-        }
+            RecommendedAction = "Run the command again with -Verbose to see the statements it ran; the exception's InnerException holds the original cause.",
+        },
+    };
 
-        return record;
-    }
-
-    public static ErrorRecord Unexpected(Exception exception, object? target) =>
-        new(exception, "Confiture.Unexpected", ErrorCategory.NotSpecified, target);
+    /// <summary>A parameter combination the cmdlet refuses before it touches a database.</summary>
+    public static ErrorRecord InvalidArgument(string message, object? target, string recommendedAction) =>
+        From(new ConfitureException(ConfitureErrorKind.InvalidArgument, message, target?.ToString(), recommendedAction), target);
 
     public static ErrorRecord NoSession() => new(
         new InvalidOperationException("No migration session: pass -Migration, or run Enable-ConfitureFdw first in this session."),
-        "Confiture.NoSession", ErrorCategory.InvalidOperation, null)
+        Prefix + "NoSession", ErrorCategory.InvalidOperation, null)
     {
         ErrorDetails = new ErrorDetails("No migration session: pass -Migration, or run Enable-ConfitureFdw first in this session.")
         {
@@ -45,5 +55,34 @@ internal static class ErrorRecords
         ConfitureErrorKind.MigrationFailed => ErrorCategory.WriteError,
         ConfitureErrorKind.Cancelled => ErrorCategory.OperationStopped,
         _ => ErrorCategory.InvalidOperation,
+    };
+
+    /// <summary>What to do next when the engine did not say: every ErrorRecord carries a recommended action.</summary>
+    private static string DefaultAction(ConfitureErrorKind kind) => kind switch
+    {
+        ConfitureErrorKind.InvalidArgument => "Correct the parameter value named in the message.",
+        ConfitureErrorKind.InvalidConnectionString => "Pass a keyword connection string (Host=...;Username=...) or a postgresql:// URI.",
+        ConfitureErrorKind.ConnectionFailed => "Check the host, port and network path to the server, and that PostgreSQL is running.",
+        ConfitureErrorKind.AuthenticationFailed => "Check the user name and password (and pg_hba.conf on the server).",
+        ConfitureErrorKind.DatabaseNotFound => "Check the database name, or create the database first.",
+        ConfitureErrorKind.FdwNotAvailable => "Install the PostgreSQL contrib package (postgres_fdw) on the target server.",
+        ConfitureErrorKind.FdwExtensionMissing => "Ask a superuser to run CREATE EXTENSION postgres_fdw in the target database.",
+        ConfitureErrorKind.FdwUsageDenied => "Ask a superuser to GRANT USAGE ON FOREIGN DATA WRAPPER postgres_fdw to the target user.",
+        ConfitureErrorKind.SchemaCreateDenied => "Grant CREATE on the target database to the target user, or create the foreign schema for it.",
+        ConfitureErrorKind.ServerNotOwned => "Pass another -ServerName; Confiture never changes a server it did not create.",
+        ConfitureErrorKind.ForeignSchemaNotEmpty => "Pass another -ForeignSchema: a new schema, or one holding only this server's foreign tables.",
+        ConfitureErrorKind.FdwConnectionFailed => "Check that the target server can reach the source (-SourceHostForTarget, -SourcePortForTarget) and the source's pg_hba.conf.",
+        ConfitureErrorKind.FdwSetupFailed => "Fix the cause named in the message and run Enable-ConfitureFdw again; nothing was changed.",
+        ConfitureErrorKind.SchemaNotFound => "Check the schema name (it is case-sensitive).",
+        ConfitureErrorKind.TableNotFound => "Check the table name (it is case-sensitive) and the schema.",
+        ConfitureErrorKind.ColumnNotFound => "Check the column names of -ColumnMapping against both tables.",
+        ConfitureErrorKind.DuplicateTargetColumn => "Map each target column from one source column only.",
+        ConfitureErrorKind.NotNullColumnUnmapped => "Map a source column to each NOT NULL target column, or give it a default on the target.",
+        ConfitureErrorKind.EmptyColumnMapping => "Pass -ColumnMapping @{ source_column = 'target_column' }.",
+        ConfitureErrorKind.TargetNotEmpty => "Use -Truncate to replace the target's rows, or -Append to add to them.",
+        ConfitureErrorKind.PermissionDenied => "Grant the privilege named in the message to the user, then run the command again.",
+        ConfitureErrorKind.MigrationFailed => "Fix the cause named in the message and run the migration again; the target was rolled back.",
+        ConfitureErrorKind.Cancelled => "Run the command again when ready; the target was rolled back.",
+        _ => "See the message and the exception's InnerException for the cause.",
     };
 }
