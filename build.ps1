@@ -171,7 +171,8 @@ function Get-PesterModulePath {
 
 function Invoke-Test {
     Install-PostgresIfMissing
-    Invoke-Build
+    # The package is part of what is tested (imported from the zip in a fresh process).
+    Invoke-Package
     Invoke-Native dotnet @('build', (Join-Path $root 'Confiture.sln'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:NoSummary')
     $pester = Get-PesterModulePath
     $results = Join-Path $out 'test-results'
@@ -189,7 +190,13 @@ function Invoke-Test {
         Write-Host 'xunit: engine tests'
         & dotnet test (Join-Path $root 'tests/Unit/Confiture.Tests.Unit.csproj') -c $Configuration --no-build --nologo `
             --logger 'console;verbosity=normal' --logger 'trx;LogFileName=unit.trx' --results-directory $results
+        $unitExit = $LASTEXITCODE
         $suites['xunit'] = Read-TrxCounts (Join-Path $results 'unit.trx')
+        if ($unitExit -ne 0 -and $suites['xunit'] -and $suites['xunit'].failed -eq 0) {
+            # An aborted or crashed test host leaves counts that look clean.
+            Write-Host "dotnet test exited with $unitExit: counted as one failure."
+            $suites['xunit'].failed = 1
+        }
 
         Write-Host 'Pester: the module end to end'
         $summary = Join-Path $results 'pester.json'

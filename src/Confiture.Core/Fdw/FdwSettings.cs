@@ -58,5 +58,7 @@ public sealed record FdwSettings
             throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
                 $"{name} cannot be empty.", recommendedAction: $"Pass a {name}, or leave it out for the default.");
         }
+
+        Sql.SqlText.RejectNul(value, name);
     }
 }

@@ -142,6 +142,15 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
             throw Invalid("TargetSchema cannot be empty.", request.SourceTable, "Leave -TargetSchema out for public.");
         }
 
+        foreach (var name in new[] { request.SourceTable, request.SourceSchema, request.TargetTable, request.TargetSchema }
+                     .Concat(request.ColumnMapping?.SelectMany(p => new[] { p.Source, p.Target }) ?? []))
+        {
+            if (name is not null)
+            {
+                SqlText.RejectNul(name, "name");
+            }
+        }
+
         if (request.Truncate && request.Append)
         {
             throw Invalid("Truncate and Append cannot be used together.", request.SourceTable, "Use -Truncate to replace the target's rows, or -Append to add to them.");
@@ -328,6 +337,8 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         var kind = ex.SqlState switch
         {
             PostgresErrorCodes.InsufficientPrivilege => ConfitureErrorKind.PermissionDenied,
+            // The table went away after planning (dropped on the source under a foreign table, say).
+            PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.FdwTableNotFound => ConfitureErrorKind.TableNotFound,
             PostgresErrorCodes.FdwUnableToEstablishConnection or PostgresErrorCodes.SqlClientUnableToEstablishSqlConnection => ConfitureErrorKind.FdwConnectionFailed,
             // postgres_fdw lost the source (class 08), or an administrator or shutdown ended a backend (57P0x).
             { } state when state.StartsWith("08", StringComparison.Ordinal) => ConfitureErrorKind.FdwConnectionFailed,

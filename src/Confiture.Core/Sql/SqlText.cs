@@ -53,7 +53,8 @@ public static class SqlText
         return builder.ToString();
     }
 
-    private static void RejectNul(string text, string what)
+    /// <summary>Refuses a NUL character, which PostgreSQL accepts in no name and no text.</summary>
+    internal static void RejectNul(string text, string what)
     {
         if (text.Contains('\0', StringComparison.Ordinal))
         {

@@ -109,6 +109,12 @@ internal static class TableVerifier
         {
             throw NotFound(endpoint, schema, table, side, ex);
         }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            throw new ConfitureException(ConfitureErrorKind.PermissionDenied,
+                $"The {side} server denied reading \"{schema}\".\"{table}\": {ex.MessageText}", table,
+                $"Grant SELECT on the table to {endpoint.Username}.", ex);
+        }
     }
 
     private static ConfitureException NotFound(DatabaseEndpoint endpoint, string schema, string table, string side, Exception? inner) =>
