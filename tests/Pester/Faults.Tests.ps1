@@ -1,0 +1,186 @@
+<#
+    Faults, against the real servers: the process killed in the middle of a load, Ctrl+C (a stopped
+    pipeline) in the middle of a load, and rows written to the source during a load. A load is one
+    target transaction: whatever happens to the client, the target ends as it was before the call
+    (a fingerprint of both databases proves it) or with exactly the rows of the source's snapshot.
+    A source server vanishing and backends terminated are covered by the engine's xunit suite.
+#>
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'Hostile.Helpers.psm1') -Force
+    Import-Module (Get-ModuleManifestPath) -Force
+
+    # Narrow rows, enough of them that a load takes a couple of seconds: the window to kill or stop it in.
+    $bigRows = 2000000
+    $liveRows = 1500000
+    $pair = New-TestDatabasePair
+    Invoke-TestSql -Side Source -Database $pair.Database -Sql @"
+CREATE TABLE big (id integer, v integer);
+INSERT INTO big SELECT g, g FROM generate_series(1, $bigRows) g;
+CREATE TABLE live (id integer PRIMARY KEY, v integer);
+INSERT INTO live SELECT g, g FROM generate_series(1, $liveRows) g;
+ANALYZE big; ANALYZE live;
+"@ | Out-Null
+    Invoke-TestSql -Side Target -Database $pair.Database -AsMigrator -Sql @'
+CREATE TABLE big (id integer, v integer);
+CREATE TABLE live (id integer PRIMARY KEY, v integer);
+'@ | Out-Null
+    $peer = Get-FdwAddressParameter $pair
+    $migration = Enable-ConfitureFdw -Source (Connect-ConfitureDatabase $pair.SourceMigrator) -Target (Connect-ConfitureDatabase $pair.TargetMigrator) @peer
+
+    function Reset-Target {
+        <# The target's big table as each fault test starts: three rows of its own, which must survive. #>
+        Invoke-TestSql -Side Target -Database $pair.Database -Sql 'TRUNCATE big; INSERT INTO big VALUES (-1, -1), (-2, -2), (-3, -3); TRUNCATE live' | Out-Null
+    }
+
+    function Wait-LoadOver {
+        <# Waits until no Confiture session on the target is inside a transaction: the killed or stopped load is rolled back. #>
+        Wait-TestCondition { -not (Test-MigrationInProgress $pair) } -Because 'the server ended the interrupted load''s transaction' -TimeoutSeconds 60
+    }
+
+    function New-MigrationShell {
+        <# A PowerShell instance in this process, in its own runspace with the module imported, that runs one migration of the session. #>
+        param([Parameter(Mandatory)][hashtable] $Parameters)
+        $state = [initialsessionstate]::CreateDefault2()
+        $state.ImportPSModule([string[]]@(Get-ModuleManifestPath))
+        $shell = [powershell]::Create($state)
+        $null = $shell.AddCommand('Invoke-ConfitureTableMigration').AddParameter('Migration', $migration).AddParameters($Parameters)
+        $shell
+    }
+
+    # The call a killed process makes, and makes again in a fresh process: connect, set up (taking
+    # over the objects already there), and migrate one table.
+    $childScript = Join-Path ([IO.Path]::GetTempPath()) ('confiture-fault-' + [Guid]::NewGuid().ToString('N') + '.ps1')
+    Set-Content -Path $childScript -Value @"
+param([string] `$Database, [string] `$Table, [string] `$Strategy, [string] `$Mode)
+`$ErrorActionPreference = 'Stop'
+Import-Module '$((Join-Path $PSScriptRoot 'TestHelpers.psm1').Replace("'", "''"))'
+Import-Module (Get-ModuleManifestPath)
+`$user = `$env:CONFITURE_TEST_MIGRATOR_USER
+`$password = `$env:CONFITURE_TEST_MIGRATOR_PASSWORD
+`$source = Connect-ConfitureDatabase (New-ConnectionString -Server (Get-TestServer Source) -Database `$Database -Username `$user -Password `$password)
+`$target = Connect-ConfitureDatabase (New-ConnectionString -Server (Get-TestServer Target) -Database `$Database -Username `$user -Password `$password)
+`$peer = Get-FdwAddressParameter ([pscustomobject]@{ SourceHostForTarget = `$env:CONFITURE_TEST_SOURCE_HOST_FOR_TARGET; SourcePortForTarget = `$env:CONFITURE_TEST_SOURCE_PORT_FOR_TARGET })
+`$migration = Enable-ConfitureFdw -Source `$source -Target `$target @peer
+`$how = if (`$Mode -eq 'Append') { @{ Append = `$true } } else { @{ Truncate = `$true; Force = `$true } }
+`$result = Invoke-ConfitureTableMigration -Migration `$migration -SourceTable `$Table -Strategy `$Strategy @how
+"MIGRATED `$(`$result.RowsMigrated)"
+"@
+}
+
+AfterAll {
+    if ($childScript) { Remove-Item -Path $childScript -ErrorAction SilentlyContinue }
+    if ($migration) { $migration | Remove-ConfitureFdw -ErrorAction Continue }
+    if ($pair) { Remove-TestDatabasePair $pair }
+}
+
+Describe 'The process killed in the middle of a load' -Tag IntegrationTests {
+    It 'leaves the target as it was when killed during a <Strategy> load with -<Mode>, and the same call then succeeds in a new process' -ForEach @(
+        @{ Strategy = 'Copy'; Mode = 'Append' }
+        @{ Strategy = 'Fdw'; Mode = 'Truncate' }
+    ) {
+        Reset-Target
+        $before = Get-DatabaseFingerprint -Pair $pair
+
+        $child = Start-ChildPwsh -Path $childScript -ArgumentList $pair.Database, 'big', $Strategy, $Mode
+        try {
+            Wait-TestCondition { $child.HasExited -or (Test-MigrationRunning $pair) } -Because 'the child process is loading the rows' -TimeoutSeconds 90
+            $child.HasExited | Should -BeFalse -Because "the child must be killed mid-load (it ended with: $(if ($child.HasExited) { $child.StandardOutput.ReadToEnd() + $child.StandardError.ReadToEnd() }))"
+            $child.Kill()
+            $child.WaitForExit(30000) | Should -BeTrue
+        }
+        finally {
+            if (-not $child.HasExited) { $child.Kill() }
+            $child.Dispose()
+        }
+        Wait-LoadOver
+
+        Assert-DatabaseUnchanged -Pair $pair -Before $before -Because 'the killed load''s transaction was never committed'
+        Get-TestSqlText -Side Target -Database $pair.Database -Sql 'SELECT id FROM big ORDER BY id' | Should -Be "-3`n-2`n-1"
+
+        $output = @(Invoke-ChildPwsh -Path $childScript -ArgumentList $pair.Database, 'big', $Strategy, $Mode)
+
+        $output | Should -Contain "MIGRATED $bigRows"
+        $expected = if ($Mode -eq 'Append') { $bigRows + 3 } else { $bigRows }
+        Get-TestSqlValue -Side Target -Database $pair.Database -Sql 'SELECT count(*) FROM big' | Should -Be "$expected"
+        Get-TestSqlValue -Side Target -Database $pair.Database -Sql 'SELECT count(*) FROM big WHERE id > 0 AND id = v' | Should -Be "$bigRows"
+    }
+}
+
+Describe 'Ctrl+C in the middle of a load' -Tag IntegrationTests {
+    It 'stops a <_> load within about two seconds, and the target is rolled back' -ForEach 'Copy', 'Fdw' {
+        Reset-Target
+        $before = Get-DatabaseFingerprint -Pair $pair
+        $shell = New-MigrationShell -Parameters @{ SourceTable = 'big'; Strategy = $_; Truncate = $true; Force = $true }
+        try {
+            $running = $shell.BeginInvoke()
+            Wait-TestCondition { $running.IsCompleted -or (Test-MigrationRunning $pair) } -Because 'the load is running' -TimeoutSeconds 60
+            # (Not $shell.Streams.Error here: enumerating it waits until the pipeline ends.)
+            $running.IsCompleted | Should -BeFalse -Because 'the load must be stopped mid-way'
+            $clock = [System.Diagnostics.Stopwatch]::StartNew()
+            $shell.Stop()
+            $clock.Stop()
+
+            $clock.Elapsed.TotalSeconds | Should -BeLessThan 2.5 -Because 'Ctrl+C cancels the statements on the servers, it does not wait for the load to end'
+            $shell.InvocationStateInfo.State | Should -Be 'Stopped'
+            $shell.InvocationStateInfo.Reason | Should -BeOfType ([System.Management.Automation.PipelineStoppedException])
+        }
+        finally {
+            $shell.Dispose()
+        }
+        # The statement was cancelled on the server too: the target's session leaves its transaction at once, not when the load would have ended.
+        Wait-TestCondition { -not (Test-MigrationInProgress $pair) } -Because 'the cancel reached the target server' -TimeoutSeconds 5
+
+        Assert-DatabaseUnchanged -Pair $pair -Before $before -Because 'the stopped load''s transaction was rolled back, its TRUNCATE with it'
+        Get-TestSqlValue -Side Target -Database $pair.Database -Sql 'SELECT count(*) FROM big' | Should -Be '3'
+    }
+
+    It 'leaves the session usable: the same load then runs to the end' {
+        Reset-Target
+
+        $result = Invoke-ConfitureTableMigration -Migration $migration -SourceTable big -Strategy Copy -Truncate -Force -ErrorAction Stop
+
+        $result.RowsMigrated | Should -Be $bigRows
+    }
+}
+
+Describe 'Rows written to the source during a load' -Tag IntegrationTests {
+    BeforeAll {
+        $digest = 'SELECT count(*) || '' '' || sum(hashtextextended(t::text, 0)::numeric) FROM live t'
+        # The writes another client makes while the load runs: new rows, changed rows, deleted rows.
+        $writes = "INSERT INTO live SELECT g, g FROM generate_series($($liveRows + 1), $($liveRows + 1000)) g; UPDATE live SET v = -v WHERE id <= 100; DELETE FROM live WHERE id BETWEEN 101 AND 200;"
+        $undo = "DELETE FROM live WHERE id > $liveRows; UPDATE live SET v = id WHERE id <= 100; INSERT INTO live SELECT g, g FROM generate_series(101, 200) g ON CONFLICT DO NOTHING;"
+    }
+
+    It 'migrates exactly the rows of its snapshot with <_>, and Test-ConfitureMigration -Checksum matches only after -Sync' -ForEach 'Copy', 'Fdw' {
+        Reset-Target
+        Invoke-TestSql -Side Source -Database $pair.Database -Sql $undo | Out-Null
+        $snapshot = Get-TestSqlValue -Side Source -Database $pair.Database -Sql $digest
+        $shell = New-MigrationShell -Parameters @{ SourceTable = 'live'; Strategy = $_ }
+        try {
+            $running = $shell.BeginInvoke()
+            Wait-TestCondition { $running.IsCompleted -or (Test-SourceSnapshotTaken $pair) } -Because 'the load holds its snapshot of the source' -TimeoutSeconds 60
+            Invoke-TestSql -Side Source -Database $pair.Database -Sql $writes | Out-Null
+            $running.IsCompleted | Should -BeFalse -Because 'the writes must land while the load runs'
+            $result = @($shell.EndInvoke($running))
+            $shell.Streams.Error | Should -BeNullOrEmpty
+        }
+        finally {
+            $shell.Dispose()
+        }
+
+        $result | Should -HaveCount 1
+        $result[0].RowsMigrated | Should -Be $liveRows -Because 'the count at snapshot time'
+        Get-TestSqlValue -Side Target -Database $pair.Database -Sql $digest | Should -Be $snapshot -Because 'the target holds exactly the snapshot''s rows'
+        Get-TestSqlValue -Side Target -Database $pair.Database -Sql "SELECT count(*) FROM live WHERE id > $liveRows OR v < 0" | Should -Be '0' -Because 'rows written after the snapshot are absent'
+
+        (Test-ConfitureMigration -Migration $migration -Table live -Checksum -ErrorAction Stop).Match | Should -BeFalse -Because 'the source has moved on since the snapshot'
+        $sync = Invoke-ConfitureTableMigration -Migration $migration -SourceTable live -Sync -Confirm:$false -ErrorAction Stop
+        $sync.Mode | Should -Be 'Sync'
+        $verified = Test-ConfitureMigration -Migration $migration -Table live -Checksum -ErrorAction Stop
+        $verified.Match | Should -BeTrue -Because 'after -Sync the target has the source''s current rows'
+        $verified.TargetCount | Should -Be ($liveRows + 1000 - 100)
+    }
+}
+
