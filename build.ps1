@@ -194,7 +194,7 @@ function Invoke-Test {
         $suites['xunit'] = Read-TrxCounts (Join-Path $results 'unit.trx')
         if ($unitExit -ne 0 -and $suites['xunit'] -and $suites['xunit'].failed -eq 0) {
             # An aborted or crashed test host leaves counts that look clean.
-            Write-Host "dotnet test exited with $unitExit: counted as one failure."
+            Write-Host "dotnet test exited with ${unitExit}: counted as one failure."
             $suites['xunit'].failed = 1
         }
 
