@@ -11,6 +11,7 @@
            -SourceConnectionString and -TargetConnectionString name real ones.
     Bench  measures Confiture against psql, postgres_fdw by hand and pgcopydb on throwaway
            servers and writes bench/RESULTS.md (-Rows sets the narrow table's size).
+    Cutover measures the write freeze of examples/zero-downtime.ps1 under a steady write load.
     Package makes out/Confiture.zip, importable by Azure Automation.
 .EXAMPLE
     dotnet tool restore; dotnet pwsh ./build.ps1 Test
@@ -18,7 +19,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'Package')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'Cutover', 'Package')]
     [string] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
@@ -82,17 +83,29 @@ function Invoke-Package {
     Write-Host "Package ready: $zip"
 }
 
-function Invoke-Bench {
+function Invoke-WithTestServers([scriptblock] $Work) {
     Install-PostgresIfMissing
     Invoke-Build
     Invoke-Native dotnet @('build', (Join-Path $root 'tests/Confiture.TestServers/Confiture.TestServers.csproj'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:NoSummary')
     $servers = $null
     try {
         $servers = Start-TestServers
-        & (Join-Path $root 'bench/Invoke-Benchmark.ps1') -ModulePath (Join-Path $moduleDir 'Confiture.psd1') -Rows $Rows -ResultsPath (Join-Path $root 'bench/RESULTS.md')
+        & $Work
     }
     finally {
         Stop-TestServers $servers
+    }
+}
+
+function Invoke-Bench {
+    Invoke-WithTestServers {
+        & (Join-Path $root 'bench/Invoke-Benchmark.ps1') -ModulePath (Join-Path $moduleDir 'Confiture.psd1') -Rows $Rows -ResultsPath (Join-Path $root 'bench/RESULTS.md')
+    }
+}
+
+function Invoke-Cutover {
+    Invoke-WithTestServers {
+        & (Join-Path $root 'bench/Measure-Cutover.ps1') -ModulePath (Join-Path $moduleDir 'Confiture.psd1') -Rows ([math]::Min($Rows, 1000000))
     }
 }
 
@@ -225,26 +238,19 @@ function Invoke-Test {
 }
 
 function Invoke-Demo {
-    Invoke-Build
     $demo = Join-Path $root 'examples/demo.ps1'
     $module = Join-Path $moduleDir 'Confiture.psd1'
     if ($SourceConnectionString -and $TargetConnectionString) {
+        Invoke-Build
         & $demo -SourceConnectionString $SourceConnectionString -TargetConnectionString $TargetConnectionString -ModulePath $module
         return
     }
 
-    Install-PostgresIfMissing
-    Invoke-Native dotnet @('build', (Join-Path $root 'tests/Confiture.TestServers/Confiture.TestServers.csproj'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:NoSummary')
-    $servers = $null
-    try {
-        $servers = Start-TestServers
+    Invoke-WithTestServers {
         $peer = @{}
         if ($env:CONFITURE_TEST_SOURCE_HOST_FOR_TARGET) { $peer.SourceHostForTarget = $env:CONFITURE_TEST_SOURCE_HOST_FOR_TARGET }
         if ($env:CONFITURE_TEST_SOURCE_PORT_FOR_TARGET) { $peer.SourcePortForTarget = [int]$env:CONFITURE_TEST_SOURCE_PORT_FOR_TARGET }
         & $demo -SourceConnectionString $env:CONFITURE_TEST_SOURCE -TargetConnectionString $env:CONFITURE_TEST_TARGET -ModulePath $module @peer
-    }
-    finally {
-        Stop-TestServers $servers
     }
 }
 
@@ -253,5 +259,6 @@ switch ($Task) {
     'Test' { Invoke-Test }
     'Demo' { Invoke-Demo }
     'Bench' { Invoke-Bench }
+    'Cutover' { Invoke-Cutover }
     'Package' { Invoke-Package }
 }

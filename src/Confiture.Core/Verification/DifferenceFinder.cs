@@ -4,19 +4,26 @@ namespace Confiture.Core.Verification;
 
 /// <summary>
 /// Narrows a digest mismatch down to rows: digests per key range on both servers (as many ranges as
-/// reach row-comparison size in one pass, up to a few thousand), then again inside only the ranges
-/// that differ, until a range is small enough to compare row by row. Only hashes cross the network.
-/// Keys that are not a single integer are bucketed by a hash of the key instead.
+/// reach row-comparison size in one pass, up to tens of thousands in one GROUP BY), then again
+/// inside only the ranges that differ, until ranges are small enough to compare row by row, all of a
+/// level's small ranges in one query per side. Only hashes cross the network. Keys that are not a
+/// single integer are bucketed by a hash of the key instead.
 /// </summary>
 internal sealed class DifferenceFinder(DigestSide source, DigestSide target, bool integerKey, int maxDifferences)
 {
-    /// <summary>A smallest range that differs: its condition on each side and the rows that differ in it.</summary>
+    /// <summary>A set of small ranges that differ: its condition on each side and the rows that differ in it.</summary>
     public sealed record Leaf(string SourceWhere, string TargetWhere, IReadOnlyList<RowDifference> Rows);
 
-    /// <summary>Ranges per level at most: one GROUP BY of a few thousand groups costs little more than one.</summary>
-    private const int MaxFanout = 4096;
-    private const long LeafSize = 2_000;
-    private const int HashBuckets = 1024;
+    /// <summary>Ranges per level at most: a GROUP BY of that many groups still costs about one scan.</summary>
+    private const int MaxFanout = 65_536;
+
+    /// <summary>Keys per range compared row by row: small, so scattered changes fetch few rows.</summary>
+    private const long LeafSize = 256;
+
+    /// <summary>Ranges named in one row-comparison query.</summary>
+    private const int RangesPerQuery = 10_000;
+
+    private const int HashBuckets = 4096;
 
     private readonly List<RowDifference> _found = [];
     private readonly List<Leaf> _leaves = [];
@@ -56,10 +63,7 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
             var bucket = $"(hashtext(({source.KeyExpression})::text) & {HashBuckets - 1})::bigint";
             var targetBucket = $"(hashtext(({target.KeyExpression})::text) & {HashBuckets - 1})::bigint";
             var differing = await DifferingBucketsAsync(bucket, targetBucket, null, cancellationToken).ConfigureAwait(false);
-            foreach (var b in differing.Order())
-            {
-                await CompareRowsAsync($"{bucket} = {b}", $"{targetBucket} = {b}", cancellationToken).ConfigureAwait(false);
-            }
+            await CompareBucketsAsync(differing, bucket, targetBucket, null, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -69,7 +73,6 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
         {
             return;
         }
-
 
         var range = Range(source.KeyExpression, low, high);
         var targetRange = Range(target.KeyExpression, low, high);
@@ -82,12 +85,41 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
         // As many ranges as it takes to reach leaf size in one level, so a table is read about once.
         var fanout = (int)Math.Clamp(Math.Ceiling((high - low) / (double)LeafSize), 2, MaxFanout);
         var width = (long)Math.Ceiling((high - low) / (double)fanout);
-        string Bucket(string key) => $"floor(({key}::numeric - {Number(low)}) / {Number(width)})::bigint";
+        // Integer arithmetic where the range allows it: numeric costs more per row.
+        var small = low > -(1L << 60) && high < (1L << 60);
+        string Bucket(string key) => small
+            ? $"(({key})::bigint - {Number(low)}) / {Number(width)}"
+            : $"floor(({key}::numeric - {Number(low)}) / {Number(width)})::bigint";
         var differing = await DifferingBucketsAsync(Bucket(source.KeyExpression), Bucket(target.KeyExpression), (range, targetRange), cancellationToken).ConfigureAwait(false);
+        if (width <= LeafSize)
+        {
+            await CompareBucketsAsync(differing, Bucket(source.KeyExpression), Bucket(target.KeyExpression), (range, targetRange), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         foreach (var b in differing.Order())
         {
             var start = low + (b * width);
             await NarrowAsync(start, Math.Min(high, start + width), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Compares the rows of many small buckets at once: one query per side per chunk of buckets.</summary>
+    private async Task CompareBucketsAsync(
+        IEnumerable<long> buckets, string sourceBucket, string targetBucket, (string Source, string Target)? within, CancellationToken cancellationToken)
+    {
+        foreach (var chunk in buckets.Order().Chunk(RangesPerQuery))
+        {
+            if (_found.Count >= maxDifferences)
+            {
+                return;
+            }
+
+            // The bucket numbers are numbers this code printed; the statement takes no parameters.
+            var list = $"'{{{string.Join(",", chunk.Select(Number))}}}'::bigint[]";
+            var sourceWhere = (within is null ? string.Empty : within.Value.Source + " AND ") + $"{sourceBucket} = ANY ({list})";
+            var targetWhere = (within is null ? string.Empty : within.Value.Target + " AND ") + $"{targetBucket} = ANY ({list})";
+            await CompareRowsAsync(sourceWhere, targetWhere, cancellationToken).ConfigureAwait(false);
         }
     }
 
