@@ -494,7 +494,7 @@ function Write-Results($Machine, $Tables, $AllResults, $Memory, $Verification, [
     $lines.Add('## Sync against a full re-migration (`Invoke-ConfitureTableMigration -Sync`)')
     $lines.Add('')
     $copyUsers = Get-Median $AllResults['users']['copy'].Runs
-    $lines.Add("After $(Format-Number $Sync.Changed) rows of users changed on the source (one run): -Sync took $(Format-Number $Sync.Seconds 2) s and rewrote $(Format-Number $Sync.Rows) rows (whole key ranges around each change); migrating the table again with Copy takes $(Format-Number $copyUsers 2) s (median above), so the sync took $(Format-Number ($Sync.Seconds / $copyUsers) 2) of a re-migration. A checksum afterwards matched.")
+    $lines.Add("After $(Format-Number $Sync.Changed) rows of users changed on the source (one run): -Sync took $(Format-Number $Sync.Seconds 2) s and rewrote the $(Format-Number $Sync.Rows) rows that differed (a digest of both tables, then of small key ranges, then the rows of the ranges that differ); migrating the table again with Copy takes $(Format-Number $copyUsers 2) s (median above), so the sync took $(Format-Number ($Sync.Seconds / $copyUsers) 2) of a re-migration. A checksum afterwards matched.")
     $lines.Add('')
 
     $lines.Add('## Targets')
