@@ -21,6 +21,9 @@ internal sealed record TableColumn(
 
     public bool IsEnum => TypeKind == 'e';
 
+    /// <summary>smallint, integer or bigint: what a sequence can feed and a key range can split.</summary>
+    public bool IsInteger => TypeOid is 20 or 21 or 23;
+
     /// <summary>Whether a row written without this column would fail.</summary>
     public bool RequiresValue => NotNull && !HasDefault && Identity == '\0' && !Generated;
 

@@ -17,7 +17,6 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
     private const string IndexBuildMemory = "SET LOCAL maintenance_work_mem = '256MB'";
 
     internal IOperationObserver Observer => observer;
-    private static readonly HashSet<uint> IntegerTypes = [20, 21, 23];
 
     /// <summary>Works out what a migration would run, from the catalogs; writes nothing.</summary>
     public async Task<MigrationPlan> PlanAsync(TableMigrationRequest request, MigrationStrategy strategy, CancellationToken cancellationToken)
@@ -114,7 +113,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         var deferred = request.DeferIndexes ? await DeferredIndexes.CaptureAsync(connection, targetInfo.Oid, cancellationToken).ConfigureAwait(false) : null;
 
         var sequences = new List<SequenceLink>();
-        foreach (var column in columns.Where(c => IntegerTypes.Contains(c.Target.TypeOid)))
+        foreach (var column in columns.Where(c => c.Target.IsInteger))
         {
             var sequence = await SqlExecutor.ScalarAsync<string>(connection,
                 "SELECT pg_get_serial_sequence($1, $2)", cancellationToken, qualifiedTarget, column.Target.Name).ConfigureAwait(false);

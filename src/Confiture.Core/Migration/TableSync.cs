@@ -61,7 +61,7 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
         await using var left = await sourceSide.ConfigureAwait(false);
         await using var right = await targetSide.ConfigureAwait(false);
 
-        var integerKey = keys.Count == 1 && TableVerifier.IntegerTypes.Contains(keys[0].Target.TypeOid);
+        var integerKey = keys.Count == 1 && keys[0].Target.IsInteger;
         var finder = new DifferenceFinder(left, right, integerKey, int.MaxValue);
         var leaves = await finder.FindLeavesAsync(cancellationToken).ConfigureAwait(false);
         var rows = leaves.SelectMany(l => l.Rows).ToList();

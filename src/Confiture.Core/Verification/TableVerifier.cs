@@ -12,7 +12,6 @@ namespace Confiture.Core.Verification;
 /// </summary>
 internal static class TableVerifier
 {
-    internal static readonly HashSet<uint> IntegerTypes = [20, 21, 23];
 
     public static async Task<TableVerification> VerifyAsync(
         DatabaseEndpoint source, DatabaseEndpoint target, string sessionSourceSchema, VerificationRequest request, CancellationToken cancellationToken)
@@ -56,7 +55,7 @@ internal static class TableVerifier
         IReadOnlyList<RowDifference> differences = [];
         if (request.Detailed && (sourceSum != targetSum || sourceCountValue != targetCountValue))
         {
-            var integerKey = keys.Count == 1 && IntegerTypes.Contains(keys[0].Target.TypeOid);
+            var integerKey = keys.Count == 1 && keys[0].Target.IsInteger;
             differences = await new DifferenceFinder(left, right, integerKey, request.MaxDifferences).FindAsync(cancellationToken).ConfigureAwait(false);
         }
 
