@@ -12,7 +12,6 @@ namespace Confiture.Core.Verification;
 /// </summary>
 internal static class TableVerifier
 {
-
     public static async Task<TableVerification> VerifyAsync(
         DatabaseEndpoint source, DatabaseEndpoint target, string sessionSourceSchema, VerificationRequest request, CancellationToken cancellationToken)
     {
