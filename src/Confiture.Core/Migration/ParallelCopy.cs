@@ -1,4 +1,3 @@
-using System.Data;
 using System.Diagnostics;
 using System.Globalization;
 using Confiture.Core.Connections;
@@ -21,8 +20,7 @@ internal sealed class ParallelCopy(TableMigrator migrator, DatabaseEndpoint sour
     public async Task<long> RunAsync(NpgsqlConnection targetConnection, Stopwatch clock, CancellationToken cancellationToken)
     {
         await using var coordinator = await source.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var snapshotTransaction = await coordinator.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-        await SqlExecutor.ExecuteAsync(coordinator, SqlStatement.Plain("SET TRANSACTION READ ONLY"), NullObserver.Instance, cancellationToken).ConfigureAwait(false);
+        await using var snapshotTransaction = await ReadSnapshot.BeginAsync(coordinator, NullObserver.Instance, cancellationToken).ConfigureAwait(false);
         var snapshot = await SqlExecutor.ScalarAsync<string>(coordinator, "SELECT pg_export_snapshot()", cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException("pg_export_snapshot returned nothing.");
         var parts = await SplitAsync(coordinator, plan.Request.Parallel, cancellationToken).ConfigureAwait(false);
@@ -81,9 +79,7 @@ internal sealed class ParallelCopy(TableMigrator migrator, DatabaseEndpoint sour
     private async Task CopyPartAsync(string snapshot, string? where, Action<long> report, CancellationToken cancellationToken)
     {
         await using var sourceConnection = await source.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var readTransaction = await sourceConnection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-        await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain($"SET TRANSACTION SNAPSHOT {SqlText.Literal(snapshot)}"), NullObserver.Instance, cancellationToken).ConfigureAwait(false);
-        await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain("SET TRANSACTION READ ONLY"), NullObserver.Instance, cancellationToken).ConfigureAwait(false);
+        await using var readTransaction = await ReadSnapshot.BeginAsync(sourceConnection, NullObserver.Instance, cancellationToken, snapshot).ConfigureAwait(false);
 
         await using var targetConnection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var writeTransaction = await targetConnection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);

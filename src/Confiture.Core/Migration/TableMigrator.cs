@@ -1,4 +1,3 @@
-using System.Data;
 using System.Diagnostics;
 using Confiture.Core.Connections;
 using Confiture.Core.Fdw;
@@ -227,8 +226,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
     private async Task<long> CopyAsync(NpgsqlConnection targetConnection, MigrationPlan plan, Stopwatch clock, CancellationToken cancellationToken)
     {
         await using var sourceConnection = await source.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var snapshot = await sourceConnection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-        await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain("SET TRANSACTION READ ONLY"), observer, cancellationToken).ConfigureAwait(false);
+        await using var snapshot = await ReadSnapshot.BeginAsync(sourceConnection, observer, cancellationToken).ConfigureAwait(false);
         return await CopyPartAsync(sourceConnection, targetConnection, plan, plan.ExportSql(), plan.ImportSql(freeze: plan.Request.Truncate),
             done => observer.Progress(new MigrationProgress(plan.Request.SourceTable, done, plan.Request.ExpectedRows, clock.Elapsed)),
             cancellationToken).ConfigureAwait(false);
@@ -241,9 +239,8 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
     {
         if (!plan.Binary)
         {
-            const string textSettings = "SET LOCAL DateStyle = ISO, YMD; SET LOCAL IntervalStyle = postgres; SET LOCAL extra_float_digits = 3";
-            await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain(textSettings), observer, cancellationToken).ConfigureAwait(false);
-            await SqlExecutor.ExecuteAsync(targetConnection, SqlStatement.Plain(textSettings), observer, cancellationToken).ConfigureAwait(false);
+            await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain(ReadSnapshot.PinnedTextSettings), observer, cancellationToken).ConfigureAwait(false);
+            await SqlExecutor.ExecuteAsync(targetConnection, SqlStatement.Plain(ReadSnapshot.PinnedTextSettings), observer, cancellationToken).ConfigureAwait(false);
         }
 
         var started = Stopwatch.GetTimestamp();

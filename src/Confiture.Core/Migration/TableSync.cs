@@ -1,4 +1,3 @@
-using System.Data;
 using System.Diagnostics;
 using System.Globalization;
 using Confiture.Core.Connections;
@@ -111,14 +110,12 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
                 "Name a column that the migration maps (for example updated_at), so the target keeps its newest value.");
 
         await using var sourceConnection = await source.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var snapshot = await sourceConnection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-        await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain("SET TRANSACTION READ ONLY"), observer, cancellationToken).ConfigureAwait(false);
+        await using var snapshot = await ReadSnapshot.BeginAsync(sourceConnection, observer, cancellationToken).ConfigureAwait(false);
         await using var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         // The watermark crosses from one server to the other as text: both must write and read it alike.
-        const string textSettings = "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 3";
-        await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain(textSettings), observer, cancellationToken).ConfigureAwait(false);
-        await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(textSettings), observer, cancellationToken).ConfigureAwait(false);
+        await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain(ReadSnapshot.PinnedTextSettings), observer, cancellationToken).ConfigureAwait(false);
+        await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(ReadSnapshot.PinnedTextSettings), observer, cancellationToken).ConfigureAwait(false);
 
         // The watermark is the newest change the target already holds; rows changed at that very
         // instant are read again, and the upsert leaves them alone when nothing differs.

@@ -12,10 +12,6 @@ namespace Confiture.Core.Verification;
 /// </summary>
 internal sealed class DigestSide : IAsyncDisposable
 {
-    private const string PinnedSettings =
-        "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL TimeZone = 'UTC'; SET LOCAL IntervalStyle = 'postgres'; " +
-        "SET LOCAL extra_float_digits = 3; SET LOCAL bytea_output = 'hex'";
-
     private readonly NpgsqlConnection _connection;
     private readonly NpgsqlTransaction _transaction;
     private readonly string _table;
@@ -44,7 +40,7 @@ internal sealed class DigestSide : IAsyncDisposable
         try
         {
             var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-            await using (var command = new NpgsqlCommand((writable ? string.Empty : "SET TRANSACTION READ ONLY; ") + PinnedSettings, connection))
+            await using (var command = new NpgsqlCommand((writable ? string.Empty : "SET TRANSACTION READ ONLY; ") + ReadSnapshot.PinnedTextSettings, connection))
             {
                 await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
