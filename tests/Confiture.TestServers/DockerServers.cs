@@ -92,12 +92,14 @@ internal sealed class DockerServers : IAsyncDisposable
             .WithNetwork(network)
             .WithNetworkAliases(SourceAlias)
             .WithPassword(Secrets.Password())
+            .WithCommand(ServerRoles.CommandArguments(ServerRoles.Source))
             .WithLogger(NullLogger.Instance)
             .Build();
         var target = new PostgreSqlBuilder(Image)
             .WithNetwork(network)
             .WithNetworkAliases(TargetAlias)
             .WithPassword(Secrets.Password())
+            .WithCommand(ServerRoles.CommandArguments(ServerRoles.Target))
             .WithLogger(NullLogger.Instance)
             .Build();
         var servers = new DockerServers(network, source, target);

@@ -16,10 +16,12 @@ internal sealed class LocalCluster
 
     private readonly string _binDirectory;
     private readonly bool _runAsPostgres;
+    private readonly string _roleSettings;
 
-    public LocalCluster(string dataDirectory, int port, string password, string binDirectory, bool runAsPostgres)
+    public LocalCluster(string dataDirectory, int port, string password, string binDirectory, bool runAsPostgres, string roleSettings)
     {
         DataDirectory = dataDirectory;
+        _roleSettings = roleSettings;
         Port = port;
         Password = password;
         _binDirectory = binDirectory;
@@ -120,6 +122,7 @@ internal sealed class LocalCluster
         settings.AppendLine("password_encryption = 'scram-sha-256'");
         settings.AppendLine("max_connections = 100");
         settings.AppendLine("shared_buffers = 128MB");
+        settings.AppendLine(_roleSettings);
         return settings.ToString();
     }
 

@@ -48,8 +48,8 @@ internal sealed class LocalClusters : IAsyncDisposable
 
         var ports = new HashSet<int>();
         var firstPorts = FreePorts(2, ports);
-        var source = new LocalCluster(Path.Combine(root, "source"), firstPorts[0], Secrets.Password(), binDirectory, runAsPostgres);
-        var target = new LocalCluster(Path.Combine(root, "target"), firstPorts[1], Secrets.Password(), binDirectory, runAsPostgres);
+        var source = new LocalCluster(Path.Combine(root, "source"), firstPorts[0], Secrets.Password(), binDirectory, runAsPostgres, ServerRoles.ConfigurationLines(ServerRoles.Source));
+        var target = new LocalCluster(Path.Combine(root, "target"), firstPorts[1], Secrets.Password(), binDirectory, runAsPostgres, ServerRoles.ConfigurationLines(ServerRoles.Target));
         var clusters = new LocalClusters(root, source, target, ports);
         try
         {

@@ -1,0 +1,70 @@
+using Confiture.Core.Sql;
+using Npgsql;
+
+namespace Confiture.Core.Record;
+
+/// <summary>
+/// What Confiture keeps on the target about its own work, in the schema <c>confiture</c>: a few
+/// plain tables a DBA can read (documented in about_Confiture), written in the same transaction as
+/// the change each row describes, so the record is never ahead of or behind the data.
+/// </summary>
+internal static class TargetRecord
+{
+    public const string Schema = "confiture";
+
+    /// <summary>Serializes creation of the record between concurrent sessions on one target.</summary>
+    private const long CreationLock = 0x436F6E6669747572; // "Confitur"
+
+    /// <summary>
+    /// The record's tables. Each statement is idempotent; new tables are added at the end, and a
+    /// table's columns only ever grow (ADD COLUMN IF NOT EXISTS), so any version reads any record.
+    /// </summary>
+    private static readonly string[] Definitions =
+    [
+        $"CREATE SCHEMA IF NOT EXISTS {Schema}",
+        $"COMMENT ON SCHEMA {Schema} IS 'What Confiture did on this database (see about_Confiture); Remove-ConfitureFdw drops it unless -KeepRecord.'",
+        // The map each target table was last migrated with: what a later verification compares.
+        $"""
+        CREATE TABLE IF NOT EXISTS {Schema}.table_map (
+            target_schema text NOT NULL,
+            target_table text NOT NULL,
+            source_schema text NOT NULL,
+            source_table text NOT NULL,
+            columns jsonb NOT NULL,
+            defaulted jsonb NOT NULL DEFAULT '[]',
+            excluded jsonb NOT NULL DEFAULT '[]',
+            strategy text NOT NULL,
+            rows_written bigint NOT NULL,
+            server_name text NOT NULL,
+            migrated_at timestamptz NOT NULL DEFAULT now(),
+            migrated_by text NOT NULL DEFAULT current_user,
+            PRIMARY KEY (target_schema, target_table))
+        """,
+    ];
+
+    /// <summary>Creates whatever of the record is missing, inside the caller's transaction.</summary>
+    public static async Task EnsureAsync(NpgsqlConnection connection, IOperationObserver observer, CancellationToken cancellationToken)
+    {
+        var complete = await SqlExecutor.ScalarAsync<bool>(connection,
+            "SELECT count(*) = $1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $2 AND c.relkind = 'r' AND c.relname = ANY ($3)",
+            cancellationToken, TableCount, Schema, TableNames).ConfigureAwait(false);
+        if (complete)
+        {
+            return;
+        }
+
+        await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"SELECT pg_advisory_xact_lock({CreationLock})"), observer, cancellationToken).ConfigureAwait(false);
+        foreach (var definition in Definitions)
+        {
+            await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(definition), observer, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Whether the record exists on this target at all (a read-only check).</summary>
+    public static Task<bool> ExistsAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
+        SqlExecutor.ScalarAsync<bool>(connection, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", cancellationToken, Schema);
+
+    private static readonly string[] TableNames = ["table_map"];
+
+    private static long TableCount => TableNames.Length;
+}
