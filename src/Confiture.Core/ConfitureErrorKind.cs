@@ -52,4 +52,6 @@ public enum ConfitureErrorKind
     MigrationFailed,
     /// <summary>The operation was cancelled; the target was rolled back.</summary>
     Cancelled,
+    /// <summary>The foreign server belongs to another live Confiture session or reads another source.</summary>
+    ServerInUse,
 }

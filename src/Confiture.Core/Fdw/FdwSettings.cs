@@ -30,6 +30,12 @@ public sealed record FdwSettings
     /// <summary>PostgreSQL's longest identifier in bytes (NAMEDATALEN - 1); a longer name is cut silently.</summary>
     public const int MaxIdentifierBytes = 63;
 
+    /// <summary>
+    /// Takes over a foreign server of this name that Confiture set up for another source or for a
+    /// session that is still live; without it, setup refuses such a server.
+    /// </summary>
+    public bool Force { get; init; }
+
     /// <summary>Checks the settings before any database is touched.</summary>
     public void Validate()
     {
