@@ -49,6 +49,11 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
             {
                 await SetupRecord.ReplaceItemsAsync(connection, settings.ServerName, work.Remaining, cancellationToken).ConfigureAwait(false);
             }
+
+            if (work.HasRecord)
+            {
+                await DropEmptyRecordAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (PostgresException ex)
         {
@@ -210,6 +215,53 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
         throw new ConfitureException(ConfitureErrorKind.ServerInUse,
             $"The foreign server \"{settings.ServerName}\" on the target belongs to another live Confiture session ({who}); nothing was removed.",
             settings.ServerName, "Let that session remove it when it is done; Confiture removes a live session's objects only from that session.");
+    }
+
+    /// <summary>
+    /// The record goes with the last thing it describes: once every table in schema confiture is
+    /// empty, the schema is dropped. Anything else in it, a row left, a lock someone holds on it,
+    /// or a role that may not drop it keeps it as it is.
+    /// </summary>
+    private async Task DropEmptyRecordAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    {
+        var schema = await TargetCatalog.FindSchemaAsync(connection, Record.TargetRecord.Schema, cancellationToken).ConfigureAwait(false);
+        if (schema is null)
+        {
+            return;
+        }
+
+        var tables = await SqlExecutor.ListAsync(connection,
+            "SELECT oid, relname::text FROM pg_class WHERE relnamespace = $1 AND relkind IN ('r', 'p') ORDER BY 2",
+            r => (Oid: r.GetFieldValue<uint>(0), Name: r.GetString(1)), cancellationToken, schema.Oid).ConfigureAwait(false);
+        var others = await TargetCatalog.OtherObjectsInSchemaAsync(connection, schema.Oid, tables.Select(t => t.Oid).ToArray(), cancellationToken).ConfigureAwait(false);
+        if (tables.Count == 0 || others.Count > 0)
+        {
+            return;
+        }
+
+        var list = string.Join(", ", tables.Select(t => SqlText.Qualified(Record.TargetRecord.Schema, t.Name)));
+        await transaction.SaveAsync("confiture_record", cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // Locked first, so no row can arrive between the check and the drop.
+            await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"LOCK TABLE {list} IN ACCESS EXCLUSIVE MODE NOWAIT"), NullObserver.Instance, cancellationToken).ConfigureAwait(false);
+            var empty = await SqlExecutor.ScalarAsync<bool>(connection,
+                "SELECT " + string.Join(" AND ", tables.Select(t => $"NOT EXISTS (SELECT 1 FROM {SqlText.Qualified(Record.TargetRecord.Schema, t.Name)})")),
+                cancellationToken).ConfigureAwait(false);
+            if (!empty)
+            {
+                await transaction.RollbackAsync("confiture_record", cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"DROP TABLE {list}"), observer, cancellationToken).ConfigureAwait(false);
+            await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"DROP SCHEMA {SqlText.Identifier(Record.TargetRecord.Schema)}"), observer, cancellationToken).ConfigureAwait(false);
+            await transaction.ReleaseAsync("confiture_record", cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException)
+        {
+            await transaction.RollbackAsync("confiture_record", cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static string Shown(List<string> names) =>

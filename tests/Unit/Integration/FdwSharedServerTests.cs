@@ -202,6 +202,7 @@ public sealed class FdwSharedServerTests(ServerFixture fixture)
                 $"DROP FOREIGN TABLE old_schema.hand_made, reports.remote_b; DROP USER MAPPING FOR {role} SERVER confiture_source_server");
             await migrator.CleanupFdwAsync();
             Assert.Equal("0/0/0/0", await Db.ScalarAsync<string>(s.TargetAdmin, ObjectsOnTarget));
+            Assert.True(await Db.ScalarAsync<bool>(s.TargetAdmin, "SELECT to_regnamespace('confiture') IS NULL"), "the emptied record goes too");
         }
         finally
         {
