@@ -14,7 +14,7 @@ INSERT INTO orders SELECT g, g % 25 + 1, g * 1.5 FROM generate_series(1, 40) g;
 
 Describe 'Enable-ConfitureFdw parameters' -Tag UnitTests {
     It 'has every parameter the design documents' {
-        $documented = @('FetchSize', 'ForeignSchema', 'ServerName', 'Source', 'SourceHostForTarget', 'SourcePortForTarget', 'SourceSchema', 'Table', 'Target')
+        $documented = @('FetchSize', 'Force', 'ForeignSchema', 'ServerName', 'Source', 'SourceHostForTarget', 'SourcePortForTarget', 'SourceSchema', 'Table', 'Target')
         $documented | Where-Object { $_ -notin (Get-CommandParameterName Enable-ConfitureFdw) } | Should -BeNullOrEmpty -Because 'these documented parameters are missing'
     }
 
