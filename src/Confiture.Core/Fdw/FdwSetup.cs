@@ -451,7 +451,7 @@ internal sealed class FdwSetup(DatabaseEndpoint source, DatabaseEndpoint target,
 
     private async Task<Step> PlanUserMappingAsync(NpgsqlConnection connection, TargetCatalog.ForeignServer? server, string serverName, CancellationToken cancellationToken)
     {
-        var password = source.Password is { Length: > 0 } given ? given : null;
+        var password = SourcePassword.Resolve(source).Password;
         string[]? existing = null;
         if (server is not null)
         {
@@ -598,7 +598,9 @@ internal sealed class FdwSetup(DatabaseEndpoint source, DatabaseEndpoint target,
             or PasswordRequired => new ConfitureException(ConfitureErrorKind.FdwConnectionFailed,
             $"The target server could not connect to the source at {ServerAddress()}: {ex.MessageText}",
             settings.ServerName,
-            "Check that the target server can reach the source at that address (use -SourceHostForTarget when it sees the source under another name) and that the source accepts the password.", inner),
+            ex.SqlState == PasswordRequired && SourcePassword.Resolve(source) is { Password: null } none
+                ? $"postgres_fdw requires a password in the user mapping of a role that is not a superuser, and the source connection gave none (looked in: {none.Origin}). Pass it: Connect-ConfitureDatabase -Credential, Password= in the connection string, PGPASSWORD, or a line for the source in the password file."
+                : "Check that the target server can reach the source at that address (use -SourceHostForTarget when it sees the source under another name) and that the source accepts the password.", inner),
         _ => new ConfitureException(ConfitureErrorKind.FdwSetupFailed,
             $"Setting up postgres_fdw failed at \"{statement.Display}\": {ex.MessageText}", settings.ServerName,
             "Nothing was changed on the target; fix the cause and run Enable-ConfitureFdw again.", inner),

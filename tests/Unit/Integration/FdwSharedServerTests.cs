@@ -306,6 +306,27 @@ public sealed class FdwSharedServerTests(ServerFixture fixture)
         Assert.Equal("1/1/2/1", await Db.ScalarAsync<string>(s.TargetAdmin, ObjectsOnTarget));
     }
 
+    [Fact]
+    public async Task A_source_connection_without_any_password_gets_an_error_that_says_where_it_looked_and_what_to_pass()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE a (id int)");
+        // Through the source's Unix socket, which trusts local logins: this process needs no
+        // password, but postgres_fdw does for a role that is not a superuser.
+        var socket = await Db.ScalarAsync<string>(s.SourceAdmin, "SELECT split_part(current_setting('unix_socket_directories'), ',', 1)");
+        Assert.False(string.IsNullOrEmpty(socket), "this test needs the source's Unix socket (local test clusters)");
+        var source = s.Endpoint($"Host={socket};Port={s.Servers.Source.Port};Database={s.Databases.SourceDatabase};Username={TestRoles.MigratorUser}");
+        var migrator = new SchemaToSchemaMigrator(source, s.Endpoint(s.Databases.TargetMigrator),
+            new FdwSettings { SourceHostForTarget = s.Servers.Source.HostForPeer, SourcePortForTarget = s.Servers.Source.PortForPeer });
+
+        var error = await Assert.ThrowsAsync<ConfitureException>(() => migrator.SetupFdwAsync());
+
+        Assert.Equal(ConfitureErrorKind.FdwConnectionFailed, error.Kind);
+        Assert.Contains("PGPASSWORD", error.RecommendedAction, StringComparison.Ordinal);
+        Assert.Contains("-Credential", error.RecommendedAction, StringComparison.Ordinal);
+        Assert.Equal("0/0/0/0", await Db.ScalarAsync<string>(s.TargetAdmin, ObjectsOnTarget));
+    }
+
     private static async Task<string> ReadLogAsync(string adminConnectionString, long from)
     {
         // The server writes its log as it goes; give the last lines a moment.
