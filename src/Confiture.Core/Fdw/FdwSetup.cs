@@ -26,14 +26,28 @@ internal sealed class FdwSetup(DatabaseEndpoint source, DatabaseEndpoint target,
     /// Builds the user mapping statement on the server, so that the password travels only as a bind
     /// parameter: statement logging and pg_stat_statements see the call, never the password. A
     /// failure is raised again with its code and message only, because the original's context
-    /// would quote the statement, and log_min_error_statement logs that context.
+    /// would quote the statement, and log_min_error_statement logs that context. Where
+    /// pg_stat_statements tracks nested statements too, it is told not to for this one, when the
+    /// role may (superuser, or SET granted on the parameter).
     /// </summary>
     private const string MappingFunction =
         """
         CREATE OR REPLACE FUNCTION pg_temp.confiture_user_mapping(head text, secret text, tail text) RETURNS void
         LANGUAGE plpgsql AS $confiture$
+        DECLARE
+            tracked text := current_setting('pg_stat_statements.track', true);
         BEGIN
+            IF tracked = 'all' THEN
+                BEGIN
+                    PERFORM set_config('pg_stat_statements.track', 'top', true);
+                EXCEPTION WHEN insufficient_privilege THEN
+                    NULL;
+                END;
+            END IF;
             EXECUTE format('%s%L%s', head, secret, tail);
+            IF tracked = 'all' THEN
+                PERFORM set_config('pg_stat_statements.track', tracked, true);
+            END IF;
         EXCEPTION WHEN OTHERS THEN
             RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = SQLERRM;
         END
@@ -56,6 +70,12 @@ internal sealed class FdwSetup(DatabaseEndpoint source, DatabaseEndpoint target,
         await using var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await SetupLocks.TakeAsync(connection, settings.ServerName, settings.ForeignSchema, observer, cancellationToken).ConfigureAwait(false);
+        if (!await ExtensionInstalledAsync(connection, cancellationToken).ConfigureAwait(false))
+        {
+            // Two first setups under different names would both create it.
+            await SetupLocks.TakeExtensionAsync(connection, observer, cancellationToken).ConfigureAwait(false);
+        }
+
         var work = await PlanTargetAsync(connection, tables, cancellationToken).ConfigureAwait(false);
 
         // A session this process already holds for the server goes on; otherwise a new one starts.
@@ -412,10 +432,12 @@ internal sealed class FdwSetup(DatabaseEndpoint source, DatabaseEndpoint target,
     private string ImportStatement(IReadOnlyList<string> tables) =>
         $"IMPORT FOREIGN SCHEMA {SqlText.Identifier(settings.SourceSchema)} LIMIT TO ({SqlText.IdentifierList(tables)}) FROM SERVER {SqlText.Identifier(settings.ServerName)} INTO {SqlText.Identifier(settings.ForeignSchema)}";
 
+    private static Task<bool> ExtensionInstalledAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
+        SqlExecutor.ScalarAsync<bool>(connection, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = $1)", cancellationToken, Wrapper);
+
     private static async Task PlanExtensionAsync(NpgsqlConnection connection, bool isSuperuser, string user, List<Step> steps, CancellationToken cancellationToken)
     {
-        var installed = await SqlExecutor.ScalarAsync<bool>(connection,
-            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = $1)", cancellationToken, Wrapper).ConfigureAwait(false);
+        var installed = await ExtensionInstalledAsync(connection, cancellationToken).ConfigureAwait(false);
         var grant = $"GRANT USAGE ON FOREIGN DATA WRAPPER {Wrapper} TO {SqlText.Identifier(user)};";
         if (!installed)
         {

@@ -12,6 +12,7 @@ internal static class SetupLocks
 {
     private const int ServerSpace = 0x436F6E66; // "Conf"
     private const int SchemaSpace = 0x436F6E67;
+    private const int ExtensionSpace = 0x436F6E68;
 
     public static async Task TakeAsync(NpgsqlConnection connection, string serverName, string? foreignSchema, IOperationObserver observer, CancellationToken cancellationToken)
     {
@@ -21,6 +22,10 @@ internal static class SetupLocks
             await TakeOneAsync(connection, SchemaSpace, foreignSchema, $"schema \"{foreignSchema}\"", observer, cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Taken last, only by a setup that may create postgres_fdw.</summary>
+    public static Task TakeExtensionAsync(NpgsqlConnection connection, IOperationObserver observer, CancellationToken cancellationToken) =>
+        TakeOneAsync(connection, ExtensionSpace, "postgres_fdw", "the extension postgres_fdw", observer, cancellationToken);
 
     private static async Task TakeOneAsync(NpgsqlConnection connection, int space, string name, string what, IOperationObserver observer, CancellationToken cancellationToken)
     {

@@ -48,6 +48,13 @@ public sealed class FdwSharedServerTests(ServerFixture fixture)
                 s.WithPeerAddress(new FdwSettings { ServerName = "special", ForeignSchema = "special_schema" }));
             await special.SetupFdwAsync();
 
+            // A superuser's setup where pg_stat_statements also tracks nested statements.
+            await Db.ExecAsync(targetServer, $"ALTER DATABASE \"{database}\" SET pg_stat_statements.track = 'all'");
+            var tracked = s.Migrator(new FdwSettings { ServerName = "tracked", ForeignSchema = "tracked_schema" }, targetAsSuperuser: true);
+            await tracked.SetupFdwAsync();
+            await tracked.CleanupFdwAsync();
+            await Db.ExecAsync(targetServer, $"ALTER DATABASE \"{database}\" RESET pg_stat_statements.track");
+
             // A failing one: the user mapping statement itself is refused.
             await Db.ExecAsync(s.TargetAdmin,
                 """
