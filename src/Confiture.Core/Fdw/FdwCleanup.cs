@@ -79,6 +79,22 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
 
     private async Task<CleanupWork> PlanAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
+        try
+        {
+            return await PlanCleanupAsync(connection, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex)
+        {
+            // For instance a record schema another role created, which this role may not read.
+            throw new ConfitureException(
+                ex.SqlState == PostgresErrorCodes.InsufficientPrivilege ? ConfitureErrorKind.PermissionDenied : ConfitureErrorKind.FdwSetupFailed,
+                $"Reading the target's catalogs and Confiture's record failed: {ex.MessageText}", settings.ServerName,
+                "Nothing was removed; run as the role that ran Enable-ConfitureFdw or a superuser.", ex);
+        }
+    }
+
+    private async Task<CleanupWork> PlanCleanupAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
         var statements = new List<SqlStatement>();
         var warnings = new List<string>();
         var dropped = new List<string>();

@@ -59,7 +59,7 @@ internal sealed class FdwSetup(DatabaseEndpoint source, DatabaseEndpoint target,
     {
         var tables = await CheckSourceAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
-        var work = await PlanTargetAsync(connection, tables, cancellationToken).ConfigureAwait(false);
+        var work = await PlanOrExplainAsync(connection, tables, cancellationToken).ConfigureAwait(false);
         return new FdwPlan(work.Steps.Select(s => s.Statement).ToList(), [], tables);
     }
 
@@ -76,7 +76,7 @@ internal sealed class FdwSetup(DatabaseEndpoint source, DatabaseEndpoint target,
             await SetupLocks.TakeExtensionAsync(connection, observer, cancellationToken).ConfigureAwait(false);
         }
 
-        var work = await PlanTargetAsync(connection, tables, cancellationToken).ConfigureAwait(false);
+        var work = await PlanOrExplainAsync(connection, tables, cancellationToken).ConfigureAwait(false);
 
         // A session this process already holds for the server goes on; otherwise a new one starts.
         var anchor = work.SessionLock is null ? await LiveSessions.TakeAsync(target, cancellationToken).ConfigureAwait(false) : null;
@@ -282,6 +282,19 @@ internal sealed class FdwSetup(DatabaseEndpoint source, DatabaseEndpoint target,
         }
 
         return wanted.Distinct(StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>A catalog or record read the role may not do (a record schema another role created) is a clear error too.</summary>
+    private async Task<TargetWork> PlanOrExplainAsync(NpgsqlConnection connection, IReadOnlyList<string> tables, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await PlanTargetAsync(connection, tables, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex)
+        {
+            throw Translate(ex, SqlStatement.Plain("reading the target's catalogs and Confiture's record"), ex);
+        }
     }
 
     private async Task<TargetWork> PlanTargetAsync(NpgsqlConnection connection, IReadOnlyList<string> tables, CancellationToken cancellationToken)
