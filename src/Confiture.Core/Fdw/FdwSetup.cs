@@ -387,12 +387,13 @@ internal sealed class FdwSetup(DatabaseEndpoint source, DatabaseEndpoint target,
 
             observer.Warning($"Repointing the foreign server \"{settings.ServerName}\" from {current} to {wanted} (-Force); it was {who}.");
         }
-        else if (mine is not null)
-        {
-            return mine;
-        }
         else if (await LiveSessions.IsLiveAsync(connection, identity, ours.SessionLock, cancellationToken).ConfigureAwait(false))
         {
+            if (mine is not null)
+            {
+                return mine;
+            }
+
             if (!settings.Force)
             {
                 throw new ConfitureException(ConfitureErrorKind.ServerInUse,

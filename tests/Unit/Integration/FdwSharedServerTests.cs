@@ -350,6 +350,31 @@ public sealed class FdwSharedServerTests(ServerFixture fixture)
         Assert.Contains("confiture", setup.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_session_whose_connection_the_server_ended_is_claimed_again_by_the_next_setup()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE t (id int)");
+        await s.Migrator().SetupFdwAsync();
+        const string held =
+            """
+            SELECT count(*) FROM pg_locks l, confiture.setup s
+            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+              AND ((l.classid::bigint << 32) | l.objid::bigint) = s.session_lock
+            """;
+        Assert.Equal(1L, await Db.ScalarAsync<long>(s.TargetAdmin, held));
+
+        // The server ends the session's idle connection (idle_session_timeout, a DBA, a restart).
+        await Db.ExecAsync(s.TargetAdmin,
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l, confiture.setup s WHERE l.locktype = 'advisory' AND ((l.classid::bigint << 32) | l.objid::bigint) = s.session_lock");
+        await Task.Delay(200);
+        Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin, held));
+
+        await s.Migrator().SetupFdwAsync();
+
+        Assert.Equal(1L, await Db.ScalarAsync<long>(s.TargetAdmin, held));
+    }
+
     private static async Task<string> ReadLogAsync(string adminConnectionString, long from)
     {
         // The server writes its log as it goes; give the last lines a moment.
