@@ -52,4 +52,8 @@ public enum ConfitureErrorKind
     MigrationFailed,
     /// <summary>The operation was cancelled; the target was rolled back.</summary>
     Cancelled,
+    /// <summary>The foreign table the Fdw strategy would read no longer has the source table's columns or types.</summary>
+    ForeignTableOutOfDate,
+    /// <summary>A source value does not fit its target column (too long, out of range, refused by a domain); nothing was written.</summary>
+    ValueDoesNotFit,
 }

@@ -9,7 +9,7 @@ internal static class ColumnMapper
     public static IReadOnlyList<MappedColumn> Resolve(
         string sourceTable, IReadOnlyList<TableColumn> source,
         string targetTable, IReadOnlyList<TableColumn> target,
-        IReadOnlyList<ColumnPair>? mapping)
+        IReadOnlyList<ColumnPair>? mapping, bool forWrite = true)
     {
         var sourceByName = source.ToDictionary(c => c.Name, StringComparer.Ordinal);
         var targetByName = target.ToDictionary(c => c.Name, StringComparer.Ordinal);
@@ -46,7 +46,7 @@ internal static class ColumnMapper
                 throw NotFound(pair.Target, "target", targetTable, target);
             }
 
-            if (to.Generated)
+            if (to.Generated && forWrite)
             {
                 throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
                     $"Column \"{pair.Target}\" of target table \"{targetTable}\" is generated and cannot be written.",
@@ -63,7 +63,8 @@ internal static class ColumnMapper
             mapped.Add(new MappedColumn(from, to));
         }
 
-        var unfilled = target.Where(c => c.RequiresValue && !written.Contains(c.Name)).Select(c => c.Name).ToList();
+        // Only a write needs a value for every NOT NULL column; a comparison reads what is there.
+        var unfilled = target.Where(c => forWrite && c.RequiresValue && !written.Contains(c.Name)).Select(c => c.Name).ToList();
         if (unfilled.Count > 0)
         {
             throw new ConfitureException(ConfitureErrorKind.NotNullColumnUnmapped,

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Confiture.Core.Connections;
 using Confiture.Core.Fdw;
+using Confiture.Core.Record;
 using Confiture.Core.Sql;
 using Npgsql;
 
@@ -37,6 +38,11 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
                 ? await parallel.RunAsync(targetConnection, clock, cancellationToken).ConfigureAwait(false)
                 : await MigrateInOneTransactionAsync(targetConnection, plan, clock, cancellationToken).ConfigureAwait(false);
         }
+        catch (PostgresException ex) when (ValueFitDiagnosis.Applies(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            var keys = await PrimaryKeyOrNoneAsync(plan, cancellationToken).ConfigureAwait(false);
+            throw await ValueFitDiagnosis.ExplainAsync(source, plan, ex, keys, Aftermath(parallel?.PartsStarted == true), cancellationToken).ConfigureAwait(false);
+        }
         catch (PostgresException ex)
         {
             throw Failed(ex, request.SourceTable, plan.TargetTable, parallel?.PartsStarted == true);
@@ -58,13 +64,46 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
     {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await PrepareTargetAsync(connection, plan, cancellationToken).ConfigureAwait(false);
-        var rows = plan.Strategy == MigrationStrategy.Fdw
-            ? await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(plan.InsertSql(settings.ForeignSchema)), observer, cancellationToken).ConfigureAwait(false)
-            : await CopyAsync(connection, plan, clock, cancellationToken).ConfigureAwait(false);
-        await RebuildDeferredAsync(connection, plan, cancellationToken).ConfigureAwait(false);
-        await MoveSequencesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+        long rows;
+        if (plan.Strategy == MigrationStrategy.Fdw)
+        {
+            await plan.Settings.ApplyAsync(connection, observer, cancellationToken).ConfigureAwait(false);
+            // INSERT counts only the rows it stored (a trigger may skip some): what the target holds.
+            rows = await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(plan.InsertSql(settings.ForeignSchema)), observer, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            rows = await CopyAsync(connection, plan, clock, cancellationToken).ConfigureAwait(false);
+        }
+
+        await FinishAsync(connection, plan, rows, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return rows;
+    }
+
+    /// <summary>What follows the rows, in the load's last transaction: indexes back, sequences forward, the map recorded.</summary>
+    internal async Task FinishAsync(NpgsqlConnection connection, MigrationPlan plan, long rows, CancellationToken cancellationToken)
+    {
+        await RebuildDeferredAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+        await MoveSequencesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+        var map = MigratedMap.From(plan, settings.ServerName);
+        await TableMapRecord.WriteAsync(connection, map, rows, observer, cancellationToken).ConfigureAwait(false);
+        Migrated?.Invoke(map);
+    }
+
+    /// <summary>Told of each table's map once its load has committed its last part.</summary>
+    internal Action<MigratedMap>? Migrated { get; init; }
+
+    private async Task<IReadOnlyList<MappedColumn>> PrimaryKeyOrNoneAsync(MigrationPlan plan, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Verification.TableVerifier.KeyColumnsAsync(target, plan.TargetOid, plan.Columns, plan.Request.SourceTable, plan.TargetTable, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ConfitureException)
+        {
+            return [];
+        }
     }
 
     internal async Task RebuildDeferredAsync(NpgsqlConnection connection, MigrationPlan plan, CancellationToken cancellationToken)
@@ -104,10 +143,17 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
                 "Leave -DeferIndexes out for partitioned tables.");
         }
 
-        var sourceColumns = strategy == MigrationStrategy.Fdw
-            ? await ForeignColumnsAsync(connection, sourceSchema, request.SourceTable, cancellationToken).ConfigureAwait(false)
-            : await SourceColumnsAsync(sourceSchema, request.SourceTable, cancellationToken).ConfigureAwait(false);
+        // The source's own catalog always decides the columns and their types; the foreign table
+        // imported at setup may be out of date with it, and then Fdw would read other columns than Copy.
+        var sourceColumns = await SourceColumnsAsync(sourceSchema, request.SourceTable, cancellationToken).ConfigureAwait(false);
         var columns = ColumnMapper.Resolve(request.SourceTable, sourceColumns, targetTable, targetInfo.Columns, request.ColumnMapping);
+        if (strategy == MigrationStrategy.Fdw)
+        {
+            var foreignColumns = await ForeignColumnsAsync(connection, sourceSchema, request.SourceTable, cancellationToken).ConfigureAwait(false);
+            ForeignTableCheck.RequireCurrent(settings.ForeignSchema, request.SourceTable, columns, foreignColumns);
+        }
+
+        var conversion = await ConversionSettings.ReadAsync(connection, cancellationToken).ConfigureAwait(false);
         var qualifiedTarget = SqlText.Qualified(request.TargetSchema, targetTable);
         var deferred = request.DeferIndexes ? await DeferredIndexes.CaptureAsync(connection, targetInfo.Oid, cancellationToken).ConfigureAwait(false) : null;
 
@@ -122,7 +168,11 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
             }
         }
 
-        return new MigrationPlan(request, strategy, sourceSchema, targetTable, qualifiedTarget, targetInfo.Kind, columns, deferred, sequences, targetInfo.Oid);
+        return new MigrationPlan(request, strategy, sourceSchema, targetTable, qualifiedTarget, targetInfo.Kind, columns, deferred, sequences, targetInfo.Oid, conversion)
+        {
+            Defaulted = targetInfo.Columns.Where(t => !t.Generated && columns.All(c => c.Target.Name != t.Name)).Select(t => t.Name).ToList(),
+            Excluded = sourceColumns.Where(s => columns.All(c => c.Source.Name != s.Name)).Select(s => s.Name).ToList(),
+        };
     }
 
     private static void Validate(TableMigrationRequest request, MigrationStrategy strategy)
@@ -237,22 +287,29 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         NpgsqlConnection sourceConnection, NpgsqlConnection targetConnection, MigrationPlan plan, string exportSql, string importSql,
         Action<long> report, CancellationToken cancellationToken)
     {
-        if (!plan.Binary)
-        {
-            await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain(ReadSnapshot.PinnedTextSettings), observer, cancellationToken).ConfigureAwait(false);
-            await SqlExecutor.ExecuteAsync(targetConnection, SqlStatement.Plain(ReadSnapshot.PinnedTextSettings), observer, cancellationToken).ConfigureAwait(false);
-        }
+        // Casts on the source run under the target's settings, and text crosses under the same on both sides.
+        await plan.Settings.ApplyAsync(sourceConnection, observer, cancellationToken).ConfigureAwait(false);
+        await plan.Settings.ApplyAsync(targetConnection, observer, cancellationToken).ConfigureAwait(false);
+        var storedBefore = await TargetRowCount.InsertedInTransactionAsync(targetConnection, plan.TargetOid, cancellationToken).ConfigureAwait(false);
 
         var started = Stopwatch.GetTimestamp();
         var counter = new CopyRowCounter(plan.Binary);
         void Report(long done, TimeSpan _) => report(done);
-        var rows = plan.Binary
+        var sent = plan.Binary
             ? await RelayBinaryAsync(sourceConnection, targetConnection, exportSql, importSql, counter, Report, cancellationToken).ConfigureAwait(false)
             : await RelayTextAsync(sourceConnection, targetConnection, exportSql, importSql, counter, Report, cancellationToken).ConfigureAwait(false);
         observer.Statement(exportSql, Stopwatch.GetElapsedTime(started));
         observer.Statement(importSql, Stopwatch.GetElapsedTime(started));
-        report(rows);
-        return rows;
+
+        // The rows the target stored, not the rows the stream carried: a trigger may have skipped some.
+        var stored = await TargetRowCount.InsertedInTransactionAsync(targetConnection, plan.TargetOid, cancellationToken).ConfigureAwait(false) - storedBefore;
+        if (stored != sent)
+        {
+            observer.Warning($"{sent} rows of \"{plan.Request.SourceTable}\" were sent and {stored} stored in {plan.QualifiedTarget}: a trigger or rule on the target table skipped or added rows.");
+        }
+
+        report(stored);
+        return stored;
     }
 
     internal static Task<long> RelayBinaryAsync(
