@@ -56,4 +56,8 @@ public enum ConfitureErrorKind
     ForeignTableOutOfDate,
     /// <summary>A source value does not fit its target column (too long, out of range, refused by a domain); nothing was written.</summary>
     ValueDoesNotFit,
+    /// <summary>A source column has no target column, or a target column gets no value, and the map does not say so by name.</summary>
+    ColumnNotMapped,
+    /// <summary>The tables of a run cannot be ordered or emptied together (a key from outside the run, say).</summary>
+    RunNotPossible,
 }

@@ -125,6 +125,24 @@ public sealed class SchemaToSchemaMigrator
         return TableVerifier.VerifyAsync(Source, Target, Settings.SourceSchema, request, sessionMap, cancellationToken);
     }
 
+    /// <summary>
+    /// Plans a run over many tables, once, before anything is written: each table's plan, parents
+    /// before children by the target's foreign keys (a key cycle loads in one transaction), and,
+    /// with Truncate on several tables, one TRUNCATE of them all.
+    /// </summary>
+    public Task<Run.RunPlan> PlanRunAsync(IReadOnlyList<Run.RunTable> tables, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        return Run.RunPlanner.PlanAsync(Target, Migrator(null), Settings.ForeignSchema, tables, cancellationToken);
+    }
+
+    /// <summary>Starts a planned run: exports the one source snapshot every table will read, and empties the tables together when planned.</summary>
+    public Task<Run.MigrationRun> StartRunAsync(Run.RunPlan plan, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        return Run.MigrationRun.StartAsync(plan, Source, Target, Migrator, observer ?? NullObserver.Instance, cancellationToken);
+    }
+
     /// <summary>The map each target table was migrated with in this session, by target schema and table.</summary>
     public IReadOnlyDictionary<(string Schema, string Table), MigratedMap> Maps => _maps;
 

@@ -27,16 +27,30 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
 
     public async Task<TableMigrationResult> MigrateAsync(TableMigrationRequest request, MigrationStrategy strategy, CancellationToken cancellationToken)
     {
-        var clock = Stopwatch.StartNew();
         await using var targetConnection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
         var plan = await PlanAsync(targetConnection, request, strategy, cancellationToken).ConfigureAwait(false);
-        long rows;
-        var parallel = request.Parallel > 1 ? new ParallelCopy(this, source, target, plan) : null;
+        return (await ExecuteAsync(targetConnection, [plan], RunContext.Alone, cancellationToken).ConfigureAwait(false))[0];
+    }
+
+    /// <summary>
+    /// Runs planned tables: one alone, or one group of a run (the tables of a key cycle) in one
+    /// target transaction, all reading the run's source snapshot.
+    /// </summary>
+    internal async Task<IReadOnlyList<TableMigrationResult>> ExecuteAsync(
+        NpgsqlConnection targetConnection, IReadOnlyList<MigrationPlan> plans, RunContext run, CancellationToken cancellationToken)
+    {
+        var plan = plans[0];
+        var parallel = plans.Count == 1 && plan.Request.Parallel > 1 ? new ParallelCopy(this, source, target, plan) : null;
         try
         {
-            rows = parallel is not null
-                ? await parallel.RunAsync(targetConnection, clock, cancellationToken).ConfigureAwait(false)
-                : await MigrateInOneTransactionAsync(targetConnection, plan, clock, cancellationToken).ConfigureAwait(false);
+            if (parallel is not null)
+            {
+                var clock = Stopwatch.StartNew();
+                var rows = await parallel.RunAsync(targetConnection, clock, cancellationToken).ConfigureAwait(false);
+                return [Result(plan, rows, clock.Elapsed)];
+            }
+
+            return await MigrateInOneTransactionAsync(targetConnection, plans, run, current => plan = current, cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException ex) when (ValueFitDiagnosis.Applies(ex) && !cancellationToken.IsCancellationRequested)
         {
@@ -45,40 +59,53 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         }
         catch (PostgresException ex)
         {
-            throw Failed(ex, request.SourceTable, plan.TargetTable, parallel?.PartsStarted == true);
+            throw Failed(ex, plan.Request.SourceTable, plan.TargetTable, parallel?.PartsStarted == true);
         }
         catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
         {
             // No server error: the connection itself broke (server stopped, network lost). The
             // target's server aborts a transaction whose client is gone.
             throw new ConfitureException(ConfitureErrorKind.ConnectionFailed,
-                $"Lost a connection while migrating \"{request.SourceTable}\": {ex.Message}. {Aftermath(parallel?.PartsStarted == true)}",
-                request.SourceTable, "Check that both servers are up and reachable, then run the migration again.", ex);
+                $"Lost a connection while migrating \"{plan.Request.SourceTable}\": {ex.Message}. {Aftermath(parallel?.PartsStarted == true)}",
+                plan.Request.SourceTable, "Check that both servers are up and reachable, then run the migration again.", ex);
         }
-
-        return new TableMigrationResult(plan.SourceSchema, request.SourceTable, request.TargetSchema, plan.TargetTable, strategy, rows, clock.Elapsed,
-            plan.Columns.Select(c => c.Pair).ToList());
     }
 
-    private async Task<long> MigrateInOneTransactionAsync(NpgsqlConnection connection, MigrationPlan plan, Stopwatch clock, CancellationToken cancellationToken)
+    private static TableMigrationResult Result(MigrationPlan plan, long rows, TimeSpan elapsed) =>
+        new(plan.SourceSchema, plan.Request.SourceTable, plan.Request.TargetSchema, plan.TargetTable, plan.Strategy, rows, elapsed,
+            plan.Columns.Select(c => c.Pair).ToList());
+
+    private async Task<IReadOnlyList<TableMigrationResult>> MigrateInOneTransactionAsync(
+        NpgsqlConnection connection, IReadOnlyList<MigrationPlan> plans, RunContext run, Action<MigrationPlan> working, CancellationToken cancellationToken)
     {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await PrepareTargetAsync(connection, plan, cancellationToken).ConfigureAwait(false);
-        long rows;
-        if (plan.Strategy == MigrationStrategy.Fdw)
+        // The keys of a cycle go and come back inside this one transaction: nothing is committed without them.
+        await RunAllAsync(connection, run.CycleKeys.Select(k => k.Drop), cancellationToken).ConfigureAwait(false);
+        var results = new List<TableMigrationResult>(plans.Count);
+        foreach (var plan in plans)
         {
-            await plan.Settings.ApplyAsync(connection, observer, cancellationToken).ConfigureAwait(false);
-            // INSERT counts only the rows it stored (a trigger may skip some): what the target holds.
-            rows = await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(plan.InsertSql(settings.ForeignSchema)), observer, cancellationToken).ConfigureAwait(false);
-        }
-        else
-        {
-            rows = await CopyAsync(connection, plan, clock, cancellationToken).ConfigureAwait(false);
+            working(plan);
+            var clock = Stopwatch.StartNew();
+            await PrepareTargetAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+            long rows;
+            if (plan.Strategy == MigrationStrategy.Fdw)
+            {
+                await plan.Settings.ApplyAsync(connection, observer, cancellationToken).ConfigureAwait(false);
+                // INSERT counts only the rows it stored (a trigger may skip some): what the target holds.
+                rows = await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(plan.InsertSql(settings.ForeignSchema)), observer, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                rows = await CopyAsync(connection, plan, clock, run.Snapshot, cancellationToken).ConfigureAwait(false);
+            }
+
+            await FinishAsync(connection, plan, rows, cancellationToken).ConfigureAwait(false);
+            results.Add(Result(plan, rows, clock.Elapsed));
         }
 
-        await FinishAsync(connection, plan, rows, cancellationToken).ConfigureAwait(false);
+        await RunAllAsync(connection, run.CycleKeys.Select(k => k.Add), cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return rows;
+        return results;
     }
 
     /// <summary>What follows the rows, in the load's last transaction: indexes back, sequences forward, the map recorded.</summary>
@@ -146,7 +173,9 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         // The source's own catalog always decides the columns and their types; the foreign table
         // imported at setup may be out of date with it, and then Fdw would read other columns than Copy.
         var sourceColumns = await SourceColumnsAsync(sourceSchema, request.SourceTable, cancellationToken).ConfigureAwait(false);
-        var columns = ColumnMapper.Resolve(request.SourceTable, sourceColumns, targetTable, targetInfo.Columns, request.ColumnMapping);
+        var pairs = request.ColumnMapping
+            ?? (request.SharedColumnsOnly ? null : ColumnMapper.PairsFromMap(request.SourceTable, sourceColumns, targetTable, targetInfo.Columns, request.Map ?? TableMap.Empty));
+        var columns = ColumnMapper.Resolve(request.SourceTable, sourceColumns, targetTable, targetInfo.Columns, pairs);
         if (strategy == MigrationStrategy.Fdw)
         {
             var foreignColumns = await ForeignColumnsAsync(connection, sourceSchema, request.SourceTable, cancellationToken).ConfigureAwait(false);
@@ -273,10 +302,10 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         }
     }
 
-    private async Task<long> CopyAsync(NpgsqlConnection targetConnection, MigrationPlan plan, Stopwatch clock, CancellationToken cancellationToken)
+    private async Task<long> CopyAsync(NpgsqlConnection targetConnection, MigrationPlan plan, Stopwatch clock, string? runSnapshot, CancellationToken cancellationToken)
     {
         await using var sourceConnection = await source.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var snapshot = await ReadSnapshot.BeginAsync(sourceConnection, observer, cancellationToken).ConfigureAwait(false);
+        await using var snapshot = await ReadSnapshot.BeginAsync(sourceConnection, observer, cancellationToken, runSnapshot).ConfigureAwait(false);
         return await CopyPartAsync(sourceConnection, targetConnection, plan, plan.ExportSql(), plan.ImportSql(freeze: plan.Request.Truncate),
             done => observer.Progress(new MigrationProgress(plan.Request.SourceTable, done, plan.Request.ExpectedRows, clock.Elapsed)),
             cancellationToken).ConfigureAwait(false);

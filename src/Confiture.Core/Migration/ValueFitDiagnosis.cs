@@ -12,9 +12,13 @@ namespace Confiture.Core.Migration;
 /// </summary>
 internal static class ValueFitDiagnosis
 {
-    /// <summary>Whether the server error means a value did not fit (data exceptions, and CHECK constraints a domain or table puts on a value).</summary>
+    /// <summary>
+    /// Whether the server error means a value did not fit its column's type: a data exception, or
+    /// the CHECK of a domain (a table's own CHECK is a rule of the table, not of the value's type).
+    /// </summary>
     public static bool Applies(PostgresException error) =>
-        error.SqlState.StartsWith("22", StringComparison.Ordinal) || error.SqlState == PostgresErrorCodes.CheckViolation;
+        error.SqlState.StartsWith("22", StringComparison.Ordinal)
+        || (error.SqlState == PostgresErrorCodes.CheckViolation && error.DataTypeName is not null && error.TableName is null);
 
     public static async Task<ConfitureException> ExplainAsync(
         DatabaseEndpoint source, MigrationPlan plan, PostgresException error, IReadOnlyList<MappedColumn> keys, string aftermath, CancellationToken cancellationToken)
