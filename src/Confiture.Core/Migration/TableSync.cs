@@ -54,9 +54,9 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
     private async Task<SyncResult> SyncRangesAsync(MigrationPlan plan, IReadOnlyList<MappedColumn> keys, CancellationToken cancellationToken)
     {
         var sourceSide = DigestSide.OpenAsync(source, plan.QualifiedSource,
-            plan.Columns.Select(c => c.SourceSideExpression).ToList(), keys.Select(k => k.SourceSideExpression).ToList(), cancellationToken);
+            plan.Columns.Select(c => c.SourceDigestExpression).ToList(), keys.Select(k => k.SourceSideExpression).ToList(), plan.Settings, cancellationToken);
         var targetSide = DigestSide.OpenAsync(target, plan.QualifiedTarget,
-            plan.Columns.Select(c => SqlText.Identifier(c.Target.Name)).ToList(), keys.Select(k => SqlText.Identifier(k.Target.Name)).ToList(), cancellationToken, writable: true);
+            plan.Columns.Select(c => c.TargetDigestExpression).ToList(), keys.Select(k => SqlText.Identifier(k.Target.Name)).ToList(), plan.Settings, cancellationToken, writable: true);
         await using var left = await sourceSide.ConfigureAwait(false);
         await using var right = await targetSide.ConfigureAwait(false);
 
@@ -114,8 +114,8 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
         await using var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         // The watermark crosses from one server to the other as text: both must write and read it alike.
-        await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain(ReadSnapshot.PinnedTextSettings), observer, cancellationToken).ConfigureAwait(false);
-        await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(ReadSnapshot.PinnedTextSettings), observer, cancellationToken).ConfigureAwait(false);
+        await plan.Settings.ApplyAsync(sourceConnection, observer, cancellationToken).ConfigureAwait(false);
+        await plan.Settings.ApplyAsync(connection, observer, cancellationToken).ConfigureAwait(false);
 
         // The watermark is the newest change the target already holds; rows changed at that very
         // instant are read again, and the upsert leaves them alone when nothing differs.

@@ -39,11 +39,16 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
     [ArgumentCompleter(typeof(SourceSchemaCompleter))]
     public string? SourceSchema { get; set; }
 
-    /// <summary>The target schema.</summary>
+    /// <summary>The target schema; left out, the map's or the session's for the table, else public.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(TargetSchemaCompleter))]
-    public string TargetSchema { get; set; } = "public";
+    public string? TargetSchema { get; set; }
+
+    /// <summary>A migration map (a hashtable or a .psd1 path), as given to Invoke-ConfitureTableMigration; left out, the session's.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public object? Map { get; set; }
 
     /// <summary>Source column to target column, as migrated (bound from Invoke-ConfitureTableMigration's results); left out, the columns both tables share by name.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -67,6 +72,17 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
     [Parameter]
     public SwitchParameter Quiet { get; set; }
 
+    private Confiture.Core.Migration.MigrationMap? _map;
+
+    /// <inheritdoc />
+    protected override void BeginProcessing()
+    {
+        if (Map is not null)
+        {
+            Guard(() => _map = MigrationMaps.From(Map), target: Map, terminating: true);
+        }
+    }
+
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
@@ -84,12 +100,19 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
             var verified = false;
             Guard(() =>
             {
+                // Where the table went: as named, else as the map says, else as this session migrated it.
+                var map = _map ?? migration.Map;
+                var entry = map is not null && map.Names(table) ? map.For(table) : null;
+                // Only an unambiguous answer: one source table may have been migrated into several targets.
+                var candidates = migration.Migrator.Maps.Values.Where(m => m.SourceTable == table && m.SourceSchema == (SourceSchema ?? migration.SourceSchema)).ToList();
+                var migrated = candidates.Count == 1 && TargetTable is null ? candidates[0] : null;
                 var request = new Confiture.Core.Verification.VerificationRequest
                 {
                     SourceTable = table,
-                    TargetTable = TargetTable,
+                    TargetTable = TargetTable ?? entry?.TargetTable ?? migrated?.TargetTable,
                     SourceSchema = SourceSchema,
-                    TargetSchema = TargetSchema,
+                    TargetSchema = TargetSchema ?? entry?.TargetSchema ?? migrated?.TargetSchema ?? "public",
+                    Map = _map is not null || migrated is null ? entry : null,
                     ColumnMapping = ColumnMapping is null ? null : ColumnMappings.ToPairs(ColumnMapping, table),
                     Checksum = Checksum || Detailed,
                     Detailed = Detailed,
@@ -99,13 +122,30 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
                 var result = Run((_, token) => migration.Migrator.VerifyMigrationAsync(request, token));
                 WriteVerbose($"[{clock.ElapsedMilliseconds} ms] Compared \"{result.SourceSchema}\".\"{result.SourceTable}\" on {migration.Source} ({result.SourceCount} rows) "
                     + $"with \"{result.TargetSchema}\".\"{result.TargetTable}\" on {migration.Target} ({result.TargetCount} rows){(request.Checksum ? ", with checksums" : string.Empty)}: "
-                    + (result.Match ? "match" : "MISMATCH"));
+                    + (result.Match ? "match" : "MISMATCH: " + result.MismatchReason) + $" ({result.Coverage})");
+                foreach (var column in result.NotCompared)
+                {
+                    WriteVerbose($"Not compared: {column}");
+                }
+
+                if (request.Checksum && result.MapSource?.StartsWith("same names", StringComparison.Ordinal) == true && result.NotCompared.Any(c => c.Side == "target"))
+                {
+                    WriteWarning($"No map is known for \"{result.TargetSchema}\".\"{result.TargetTable}\" (not migrated in this session, none recorded on the target): " +
+                        $"compared the columns both tables share by name; not compared: {string.Join(", ", result.NotCompared.Where(c => c.Side == "target").Select(c => c.Column))}. Pass -ColumnMapping to compare the others.");
+                }
                 verified = result.Match;
                 if (!Quiet)
                 {
                     WriteObject(new ConfitureVerification(result.SourceSchema, result.SourceTable, result.TargetSchema, result.TargetTable,
                         result.SourceCount, result.TargetCount, result.SourceChecksum, result.TargetChecksum,
-                        [.. result.Differences.Select(d => new ConfitureRowDifference(d.Key, d.Kind.ToString()))], migration));
+                        [.. result.Differences.Select(d => new ConfitureRowDifference(d.Key, d.Kind.ToString()))], migration)
+                    {
+                        Match = result.Match,
+                        MismatchReason = result.MismatchReason,
+                        Coverage = result.Coverage,
+                        ComparedColumns = [.. result.ComparedColumns.Select(c => c.ToString())],
+                        NotCompared = [.. result.NotCompared.Select(c => c.ToString())],
+                    });
                 }
             }, target: table, terminating: false);
             _allMatch &= verified;
