@@ -102,6 +102,20 @@ internal static class DeferredJournal
             r => (Kind: r.GetString(0), Owner: r.GetString(1), Qualified: r.GetString(2), Name: r.GetString(3), Restore: r.GetFieldValue<string[]>(4),
                 DroppedAt: r.GetString(5), DroppedBy: r.GetString(6), Pid: r.GetInt32(7)),
             cancellationToken, schema, name).ConfigureAwait(false);
+        if (rows.Count == 0)
+        {
+            return 0;
+        }
+
+        // What the interrupted load's own cleanup would have done: a failed parallel load leaves the
+        // table empty (its earlier rows were truncated, or it was empty), and unique keys could not
+        // come back over the rows of half a load.
+        var emptied = await SqlExecutor.ScalarAsync<long>(connection, $"SELECT count(*) FROM {qualified}", cancellationToken).ConfigureAwait(false);
+        if (emptied > 0)
+        {
+            await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"TRUNCATE {qualified}"), observer, cancellationToken).ConfigureAwait(false);
+        }
+
         var names = new List<string>();
         foreach (var row in rows)
         {
@@ -126,7 +140,7 @@ internal static class DeferredJournal
                 throw new ConfitureException(ConfitureErrorKind.RestoreFailed,
                     $"Could not restore {row.Kind} \"{row.Name}\" of {row.Owner}, dropped by an interrupted -DeferIndexes load ({row.DroppedBy}, backend {row.Pid}, at {row.DroppedAt}) " +
                     $"on the target server {ServerOf(connection)}: {ex.MessageText}. Nothing was restored for {qualified}; its definitions stay in {Table}.",
-                    name, $"Fix the cause (for a unique key: remove the rows that break it, or TRUNCATE {qualified}), then run any Confiture command on the target again.", ex);
+                    name, "Fix the cause the message names, then run any Confiture command on the target again.", ex);
             }
 
             names.Add(row.Name);
@@ -136,9 +150,14 @@ internal static class DeferredJournal
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         if (names.Count > 0)
         {
-            observer.Warning($"Restored {names.Count} definition(s) of {qualified} on the target server {ServerOf(connection)} that an interrupted -DeferIndexes load " +
-                             $"({rows[0].DroppedBy}, backend {rows[0].Pid}, at {rows[0].DroppedAt}) had dropped: {string.Join(", ", names)}. " +
-                             "Rows its committed parts wrote may remain: run the migration again with -Truncate.");
+            observer.Warning($"Restored {names.Count} definition(s) of {qualified} on the target server {ServerOf(connection)} that an interrupted -DeferIndexes -Parallel load " +
+                             $"({rows[0].DroppedBy}, backend {rows[0].Pid}, at {rows[0].DroppedAt}) had dropped: {string.Join(", ", names)}" +
+                             (emptied > 0 ? $"; first emptied the table of the {emptied} rows its parts had committed, as that load's own cleanup would have." : "."));
+        }
+        else if (emptied > 0)
+        {
+            observer.Warning($"Emptied {qualified} on the target server {ServerOf(connection)} of the {emptied} rows an interrupted -Parallel load " +
+                             $"({rows[0].DroppedBy}, backend {rows[0].Pid}, at {rows[0].DroppedAt}) had committed, as its own cleanup would have.");
         }
 
         return names.Count;

@@ -231,7 +231,7 @@ internal sealed class ParallelCopy(TableMigrator migrator, DatabaseEndpoint sour
                         (committed > 0 ? $"the {committed} rows of the parts that committed remain in {plan.QualifiedTarget}" : $"no part had committed, so {plan.QualifiedTarget} holds no row of this run")
                         + (plan.Request.Truncate ? " (its earlier rows were truncated)" : string.Empty)
                         + (deferred > 0
-                            ? $", and {deferred} index(es)/constraint(s) it deferred may still be dropped; they are recorded in {Record.TargetRecord.Schema}.deferred_definition and the next Confiture call on this target restores them."
+                            ? $", and {deferred} index(es)/constraint(s) it deferred may still be dropped; they are recorded in {Record.TargetRecord.Schema}.deferred_definition and the next Confiture migration on this target empties the table and restores them."
                             : ".")
                         + " Run the migration again with -Truncate.";
             migrator.Observer.Warning(Aftermath);
