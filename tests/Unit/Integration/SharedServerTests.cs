@@ -33,7 +33,7 @@ public sealed class SharedServerTests(ServerFixture fixture)
           SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) || ' comment=' || coalesce(obj_description(oid, 'pg_constraint'), '-')
           FROM pg_constraint WHERE conrelid = 'accounts'::regclass OR confrelid = 'accounts'::regclass
           UNION ALL
-          SELECT 'replica identity ' || relreplident FROM pg_class WHERE oid = 'accounts'::regclass) s
+          SELECT 'replica identity ' || relreplident::text FROM pg_class WHERE oid = 'accounts'::regclass) s
         """;
 
     private static string TargetAccounts(string tablespace) =>
@@ -143,10 +143,10 @@ public sealed class SharedServerTests(ServerFixture fixture)
                 Assert.Contains(remaining > 0 ? $"the {remaining} rows" : "holds no row of this run", error.Message, StringComparison.Ordinal);
             }
 
-            // The next call: a plain migration (no -DeferIndexes) first restores what the journal lists.
+            // The next call first restores what the journal lists, then captures and defers the same definitions again.
             await Db.ExecAsync(s.SourceAdmin, "UPDATE accounts SET email = 'a' || id || '@x'");
             var next = new PhaseObserver();
-            var result = await migrator.MigrateTableCopyAsync(new TableMigrationRequest { SourceTable = "accounts", Truncate = true }, next);
+            var result = await migrator.MigrateTableCopyAsync(new TableMigrationRequest { SourceTable = "accounts", Truncate = true, DeferIndexes = true }, next);
 
             Assert.Equal(200000, result.RowsMigrated);
             Assert.Equal(before, await Db.ScalarAsync<string>(s.TargetAdmin, Definitions));
@@ -392,14 +392,17 @@ public sealed class SharedServerTests(ServerFixture fixture)
     }
 
     private static async Task<long> JournaledAsync(Scenario s) =>
-        await Db.ScalarAsync<long?>(s.TargetAdmin,
-            "SELECT CASE WHEN to_regclass('confiture.deferred_definition') IS NULL THEN 0 ELSE (SELECT count(*) FROM confiture.deferred_definition) END") ?? 0;
+        await Db.ScalarAsync<bool>(s.TargetAdmin, "SELECT to_regclass('confiture.deferred_definition') IS NOT NULL")
+            ? await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM confiture.deferred_definition")
+            : 0;
 
     private static async Task<string> InPlaceTablespaceAsync(Scenario s)
     {
         var name = "confiture_ts_" + Guid.NewGuid().ToString("N")[..8];
-        await Db.ExecAsync(s.Servers.Target.AdminConnectionString,
-            $"SET allow_in_place_tablespaces = on; CREATE TABLESPACE \"{name}\" LOCATION ''; GRANT CREATE ON TABLESPACE \"{name}\" TO \"{Confiture.TestServers.TestRoles.MigratorUser}\"");
+        // A tablespace inside the data directory (PostgreSQL 15+), so the test needs no directory on the server's machine.
+        var inPlace = new NpgsqlConnectionStringBuilder(s.Servers.Target.AdminConnectionString) { Options = "-c allow_in_place_tablespaces=on" }.ConnectionString;
+        await Db.ExecAsync(inPlace, $"CREATE TABLESPACE \"{name}\" LOCATION ''");
+        await Db.ExecAsync(inPlace, $"GRANT CREATE ON TABLESPACE \"{name}\" TO \"{Confiture.TestServers.TestRoles.MigratorUser}\"");
         return name;
     }
 
