@@ -182,7 +182,11 @@ CREATE POLICY first_ten ON guarded USING (id <= 10);
         try {
             Wait-TestCondition { [int](Get-TestSqlValue -Side Target -Database $pair.Database -Sql "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'nightly-report' AND l.relation = 'orders'::regclass") -gt 0 } -Because 'the other session holds its lock'
             $warnings = $null
-            $record = Get-ErrorRecord { Invoke-ConfitureTableMigration -Migration $migration -SourceTable orders -Strategy Copy -Truncate -Force -LockTimeout 3 -WarningVariable warnings -WarningAction SilentlyContinue -ErrorAction Stop }
+            $record = $null
+            # Not through Get-ErrorRecord: -WarningVariable sets the variable in the scope that runs the call.
+            try { Invoke-ConfitureTableMigration -Migration $migration -SourceTable orders -Strategy Copy -Truncate -Force -LockTimeout 3 -WarningVariable warnings -WarningAction SilentlyContinue -ErrorAction Stop | Out-Null }
+            catch { $record = $_ }
+            $record | Should -Not -BeNullOrEmpty -Because 'the lock is never granted'
             Assert-Contract $record 'Confiture.LockTimeout' 'InvalidOperation' -HasInner
             $record.Exception.Message | Should -Match '-LockTimeout 3 s'
             ($warnings | Out-String) | Should -Match "nightly-report"

@@ -22,6 +22,16 @@ internal static class ServerTag
         return false;
     }
 
+    /// <summary>
+    /// For a failure in a stream between two connections (a COPY relay): the connection that broke
+    /// is the server that went away. Always false, for an exception filter.
+    /// </summary>
+    public static bool MarkBroken(Exception exception, NpgsqlConnection first, NpgsqlConnection second)
+    {
+        var broken = new[] { first, second }.Where(c => c.FullState.HasFlag(System.Data.ConnectionState.Broken) || c.FullState == System.Data.ConnectionState.Closed).ToList();
+        return broken.Count == 1 && Mark(exception, broken[0]);
+    }
+
     /// <summary>The same text as <see cref="Connections.DatabaseEndpoint.ToString"/>, never the password.</summary>
     public static string Describe(NpgsqlConnection connection) =>
         $"{connection.UserName}@{connection.Host}:{connection.Port}/{connection.Database}";

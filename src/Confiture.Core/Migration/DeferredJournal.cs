@@ -56,8 +56,18 @@ internal static class DeferredJournal
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(observer);
-        if (!await SqlExecutor.ScalarAsync<bool>(connection, "SELECT to_regclass($1) IS NOT NULL", cancellationToken, Table).ConfigureAwait(false))
+        var access = await SqlExecutor.ScalarAsync<bool?>(connection,
+            "SELECT CASE WHEN to_regclass($1) IS NOT NULL THEN has_table_privilege(to_regclass($1), 'SELECT') AND has_table_privilege(to_regclass($1), 'DELETE') END", cancellationToken, Table).ConfigureAwait(false);
+        if (access is null)
         {
+            return 0;
+        }
+
+        if (access == false)
+        {
+            // Another role's record: its own next call restores what it dropped.
+            observer.Warning($"{Table} on the target server {ServerOf(connection)} is not readable by {connection.UserName}: " +
+                             "definitions an interrupted -DeferIndexes load of another role dropped are not checked by this call.");
             return 0;
         }
 

@@ -252,9 +252,17 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         var started = Stopwatch.GetTimestamp();
         var counter = new CopyRowCounter(plan.Binary);
         void Report(long done, TimeSpan _) => report(done);
-        var rows = plan.Binary
-            ? await RelayBinaryAsync(sourceConnection, targetConnection, exportSql, importSql, counter, Report, cancellationToken).ConfigureAwait(false)
-            : await RelayTextAsync(sourceConnection, targetConnection, exportSql, importSql, counter, Report, cancellationToken).ConfigureAwait(false);
+        long rows;
+        try
+        {
+            rows = plan.Binary
+                ? await RelayBinaryAsync(sourceConnection, targetConnection, exportSql, importSql, counter, Report, cancellationToken).ConfigureAwait(false)
+                : await RelayTextAsync(sourceConnection, targetConnection, exportSql, importSql, counter, Report, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NpgsqlException ex) when (ServerTag.MarkBroken(ex, sourceConnection, targetConnection))
+        {
+            throw;
+        }
         observer.Statement(exportSql, Stopwatch.GetElapsedTime(started));
         observer.Statement(importSql, Stopwatch.GetElapsedTime(started));
         report(rows);
