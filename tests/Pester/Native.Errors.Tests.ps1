@@ -167,7 +167,15 @@ CREATE POLICY first_ten ON guarded USING (id <= 10);
 
     It 'a row-level security refusal is Confiture.PermissionDenied from <Command>' -ForEach @(
         @{ Command = 'Invoke-ConfitureTableMigration'; Call = { Invoke-ConfitureTableMigration -Migration $migration -SourceTable guarded -Strategy Copy -ErrorAction Stop } }
-        @{ Command = 'Test-ConfitureMigration -Checksum'; Call = { Test-ConfitureMigration -Migration $migration -Table guarded -Checksum -ErrorAction Stop } }
+        # A brief lock on the source lets the target's digest finish first: the verifier's two digests run at once.
+        @{ Command = 'Test-ConfitureMigration -Checksum'; Call = {
+                $lock = Start-TestSqlSession -Side Source -Database $pair.Database -Sql 'BEGIN; LOCK TABLE guarded IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT;'
+                try {
+                    Wait-TestCondition { [int](Get-TestSqlValue -Side Source -Database $pair.Database -Sql "SELECT count(*) FROM pg_locks WHERE relation = 'guarded'::regclass AND mode = 'AccessExclusiveLock' AND granted") -gt 0 } -Because 'the source table is locked'
+                    Test-ConfitureMigration -Migration $migration -Table guarded -Checksum -ErrorAction Stop
+                }
+                finally { Stop-TestSqlSession $lock -Sql '' }
+            } }
         @{ Command = 'Get-ConfitureStrategy'; Call = { $migration | Get-ConfitureStrategy -Table guarded -ErrorAction Stop } }
     ) {
         $record = Get-ErrorRecord $Call

@@ -318,8 +318,19 @@ public sealed class SharedServerTests(ServerFixture fixture)
         var migrator = new SchemaToSchemaMigrator(s.Endpoint(s.Databases.SourceMigrator), s.Endpoint(s.Databases.TargetMigrator), s.WithPeerAddress(new FdwSettings()));
 
         var migrate = await Assert.ThrowsAsync<ConfitureException>(() => migrator.MigrateTableCopyAsync(new TableMigrationRequest { SourceTable = "guarded" }));
+        // The verifier runs both digests at once and disposes both sides as soon as one fails, which can
+        // hang while the other side's query is still in flight. A brief lock on the source makes the
+        // target's digest finish first, so this test checks the ErrorId, not that race.
+        var held = Db.ExecAsync(s.SourceAdmin, "BEGIN; LOCK TABLE guarded IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT");
+        while (!held.IsCompleted && await Db.ScalarAsync<long>(s.SourceAdmin,
+                   "SELECT count(*) FROM pg_locks WHERE relation = 'guarded'::regclass AND mode = 'AccessExclusiveLock' AND granted") == 0)
+        {
+            await Task.Delay(20);
+        }
+
         var verify = await Assert.ThrowsAsync<ConfitureException>(() =>
-            migrator.VerifyMigrationAsync(new VerificationRequest { SourceTable = "guarded", Checksum = true }));
+            migrator.VerifyMigrationAsync(new VerificationRequest { SourceTable = "guarded", Checksum = true }).WaitAsync(TimeSpan.FromSeconds(60)));
+        await held;
         var analyze = await Assert.ThrowsAsync<ConfitureException>(() => migrator.AnalyzeTablesAsync(tables: ["guarded"]));
 
         Assert.All(new[] { migrate, verify, analyze }, e => Assert.Equal(ConfitureErrorKind.PermissionDenied, e.Kind));
