@@ -402,6 +402,27 @@ public sealed class SharedServerTests(ServerFixture fixture)
         Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM slow"));
     }
 
+    [Fact]
+    public async Task A_statement_timeout_names_the_server_and_the_setting_that_ended_the_statement()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE VIEW slow AS SELECT g AS id FROM generate_series(1, 20) g WHERE pg_sleep(0.5) IS NOT NULL");
+        await Db.ExecAsync(s.Databases.TargetMigrator, "CREATE TABLE slow (id int)");
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+        await Db.ExecAsync(s.TargetAdmin, $"ALTER DATABASE \"{s.Databases.TargetDatabase}\" SET statement_timeout = '1s'");
+        NpgsqlConnection.ClearAllPools();
+
+        var error = await Assert.ThrowsAsync<ConfitureException>(() => migrator.MigrateTableAsync(new TableMigrationRequest { SourceTable = "slow" }));
+
+        Assert.Equal(ConfitureErrorKind.StatementCancelled, error.Kind);
+        Assert.Contains("the target server", error.Message, StringComparison.Ordinal);
+        Assert.Contains("statement_timeout", error.Message, StringComparison.Ordinal);
+        Assert.Contains("rolled back", error.Message, StringComparison.Ordinal);
+        Assert.Contains("statement_timeout", error.RecommendedAction, StringComparison.Ordinal);
+        Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM slow"));
+    }
+
     private static async Task<long> JournaledAsync(Scenario s) =>
         await Db.ScalarAsync<bool>(s.TargetAdmin, "SELECT to_regclass('confiture.deferred_definition') IS NOT NULL")
             ? await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM confiture.deferred_definition")
