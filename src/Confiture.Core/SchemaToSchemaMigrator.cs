@@ -1,4 +1,5 @@
 using Confiture.Core.Connections;
+using Confiture.Core.Errors;
 using Confiture.Core.Fdw;
 using Confiture.Core.Migration;
 using Confiture.Core.Planning;
@@ -102,11 +103,18 @@ public sealed class SchemaToSchemaMigrator
         string? schema = null, IReadOnlyList<string>? tables = null, StrategyOptions? options = null, CancellationToken cancellationToken = default)
     {
         var sourceSchema = schema ?? Settings.SourceSchema;
-        // Only tables imported as foreign tables can go through postgres_fdw; the rest are copied.
-        var imported = sourceSchema == Settings.SourceSchema
-            ? await TargetCatalog.ForeignTableNamesAsync(Target, Settings.ForeignSchema, cancellationToken).ConfigureAwait(false)
-            : new HashSet<string>(StringComparer.Ordinal);
-        return await StrategyPlanner.AnalyzeAsync(Source, sourceSchema, tables, options ?? new StrategyOptions(), imported, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // Only tables imported as foreign tables can go through postgres_fdw; the rest are copied.
+            var imported = sourceSchema == Settings.SourceSchema
+                ? await TargetCatalog.ForeignTableNamesAsync(Target, Settings.ForeignSchema, cancellationToken).ConfigureAwait(false)
+                : new HashSet<string>(StringComparer.Ordinal);
+            return await StrategyPlanner.AnalyzeAsync(Source, sourceSchema, tables, options ?? new StrategyOptions(), imported, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Npgsql.NpgsqlException ex) when (ex is Npgsql.PostgresException || !cancellationToken.IsCancellationRequested)
+        {
+            throw new ErrorTranslator(Source, Target).Translate(ex, $"sizing the tables of schema \"{sourceSchema}\"", sourceSchema)!;
+        }
     }
 
     /// <summary>Counts a table on the source and on the target (which may have another name).</summary>
@@ -118,11 +126,19 @@ public sealed class SchemaToSchemaMigrator
     /// Compares a table on both servers: row counts, and when asked a digest of every row's mapped
     /// values and the keys of the rows that differ.
     /// </summary>
-    public Task<TableVerification> VerifyMigrationAsync(VerificationRequest request, CancellationToken cancellationToken = default)
+    public async Task<TableVerification> VerifyMigrationAsync(VerificationRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         _maps.TryGetValue((request.TargetSchema, request.EffectiveTargetTable), out var sessionMap);
-        return TableVerifier.VerifyAsync(Source, Target, Settings.SourceSchema, request, sessionMap, cancellationToken);
+        try
+        {
+            return await TableVerifier.VerifyAsync(Source, Target, Settings.SourceSchema, request, sessionMap, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Npgsql.NpgsqlException ex) when (ex is Npgsql.PostgresException || !cancellationToken.IsCancellationRequested)
+        {
+            throw new ErrorTranslator(Source, Target).Translate(ex,
+                $"verifying \"{request.SourceTable}\" against \"{request.EffectiveTargetTable}\"", request.SourceTable)!;
+        }
     }
 
     /// <summary>

@@ -94,6 +94,15 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
     [ValidateRange(1, 64)]
     public int Parallel { get; set; } = 1;
 
+    /// <summary>
+    /// Seconds to wait at most for the target table's locks (another run of the same table, or a session
+    /// holding a conflicting lock) before failing with Confiture.LockTimeout; while it waits, a warning
+    /// names the session that holds the lock. Without it, the wait lasts as the server's lock_timeout says.
+    /// </summary>
+    [Parameter]
+    [ValidateRange(1, 604800)]
+    public int? LockTimeout { get; set; }
+
     /// <summary>Brings an already migrated target table up to date with the source instead of loading it: replaces the key ranges whose digests differ.</summary>
     [Parameter]
     public SwitchParameter Sync { get; set; }
@@ -285,6 +294,7 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
             ExpectedRows = ExpectedRows,
             DeferIndexes = DeferIndexes,
             Parallel = Parallel,
+            LockTimeout = LockTimeout is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
         };
     }
 
