@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using Confiture.Core.Connections;
 using Confiture.Core.Sql;
 using Confiture.Core.Verification;
@@ -9,9 +8,10 @@ namespace Confiture.Core.Migration;
 
 /// <summary>
 /// Brings a migrated target table up to date with the source, reading the source only, in one
-/// target transaction. By default it compares digests per key range and replaces exactly the ranges
-/// that differ; with a change column it upserts the rows changed since the target's newest value of
-/// that column and deletes the rows the source no longer has.
+/// target transaction, changing rows in place. By default it compares digests per key range and
+/// rewrites, within the ranges that differ, exactly the rows that differ; with a change column it
+/// upserts the rows changed since the target's newest value of that column and deletes the rows the
+/// source no longer has.
 /// </summary>
 internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target, TableMigrator migrator, IOperationObserver observer)
 {
@@ -62,44 +62,30 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
 
         var integerKey = keys.Count == 1 && keys[0].Target.IsInteger;
         var finder = new DifferenceFinder(left, right, integerKey, int.MaxValue);
-        var leaves = await finder.FindLeavesAsync(cancellationToken).ConfigureAwait(false);
-        var rows = leaves.SelectMany(l => l.Rows).ToList();
-        if (integerKey)
+        var ranges = await finder.FindRangesAsync(cancellationToken).ConfigureAwait(false);
+        var counts = new Counts();
+        if (ranges.Count > 0)
         {
-            // Exactly the rows that differ: removed where the target's is wrong or extra, copied where
-            // the source's is new or changed.
-            var targetKey = SqlText.Identifier(keys[0].Target.Name);
-            var stale = rows.Where(r => r.Kind != DifferenceKind.Missing).Select(r => long.Parse(r.Key, CultureInfo.InvariantCulture)).ToArray();
-            var fresh = rows.Where(r => r.Kind != DifferenceKind.Extra).Select(r => long.Parse(r.Key, CultureInfo.InvariantCulture)).ToArray();
-            if (stale.Length > 0)
+            var rows = new RowWriter(plan, keys, observer);
+            await rows.CreateStagingAsync(right.Connection, cancellationToken).ConfigureAwait(false);
+            // A few hundred ranges per pass: one statement each way stays small, and the staged
+            // rows of one pass are all the server holds at a time.
+            foreach (var batch in ranges.Chunk(RangesPerPass))
             {
-                await SqlExecutor.ExecuteAsync(right.Connection, SqlStatement.Plain($"DELETE FROM {plan.QualifiedTarget} WHERE {targetKey} = ANY ($1)"), observer, cancellationToken, stale).ConfigureAwait(false);
+                var sourceWhere = string.Join(" OR ", batch.Select(r => $"({r.SourceWhere})"));
+                var targetWhere = string.Join(" OR ", batch.Select(r => $"({r.TargetWhere})"));
+                await rows.StageAsync(left.Connection, right.Connection, migrator, plan.ExportSql(sourceWhere), cancellationToken).ConfigureAwait(false);
+                counts.Deleted += await rows.DeleteUnstagedAsync(right.Connection, targetWhere, cancellationToken).ConfigureAwait(false);
+                counts.Updated += await rows.UpdateAsync(right.Connection, cancellationToken).ConfigureAwait(false);
+                counts.Inserted += await rows.InsertAsync(right.Connection, cancellationToken).ConfigureAwait(false);
+                await rows.ClearStagingAsync(right.Connection, cancellationToken).ConfigureAwait(false);
             }
 
-            // COPY takes no parameters: the keys are numbers this code printed, in chunks that keep the statement small.
-            foreach (var chunk in fresh.Chunk(10_000))
-            {
-                var list = string.Join(",", chunk.Select(k => k.ToString(CultureInfo.InvariantCulture)));
-                await migrator.CopyPartAsync(left.Connection, right.Connection, plan, plan.ExportSql($"{keys[0].SourceSideExpression} = ANY ('{{{list}}}'::bigint[])"),
-                    plan.ImportSql(freeze: false), _ => { }, cancellationToken).ConfigureAwait(false);
-            }
-        }
-        else if (leaves.Count > 0)
-        {
-            // Keys of other types: replace the hash buckets that differ, all in one statement each way.
-            await SqlExecutor.ExecuteAsync(right.Connection,
-                SqlStatement.Plain($"DELETE FROM {plan.QualifiedTarget} WHERE {string.Join(" OR ", leaves.Select(l => $"({l.TargetWhere})"))}"), observer, cancellationToken).ConfigureAwait(false);
-            await migrator.CopyPartAsync(left.Connection, right.Connection, plan, plan.ExportSql(string.Join(" OR ", leaves.Select(l => $"({l.SourceWhere})"))),
-                plan.ImportSql(freeze: false), _ => { }, cancellationToken).ConfigureAwait(false);
+            await migrator.MoveSequencesAsync(right.Connection, plan, cancellationToken).ConfigureAwait(false);
         }
 
-        var inserted = rows.Count(r => r.Kind == DifferenceKind.Missing);
-        var updated = rows.Count(r => r.Kind == DifferenceKind.Changed);
-        var deleted = rows.Count(r => r.Kind == DifferenceKind.Extra);
-
-        await migrator.MoveSequencesAsync(right.Connection, plan, cancellationToken).ConfigureAwait(false);
         await right.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return new SyncResult(inserted, updated, deleted, finder.RangesCompared);
+        return new SyncResult(counts.Inserted, counts.Updated, counts.Deleted, finder.RangesCompared);
     }
 
     private async Task<SyncResult> SyncChangesAsync(MigrationPlan plan, IReadOnlyList<MappedColumn> keys, string changedSince, CancellationToken cancellationToken)
@@ -156,5 +142,17 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
         await migrator.MoveSequencesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return new SyncResult(upserted.Count(i => i), upserted.Count(i => !i), deleted, 0);
+    }
+
+    /// <summary>Differing ranges handled per pass of staging and set operations.</summary>
+    private const int RangesPerPass = 500;
+
+    private sealed class Counts
+    {
+        public long Inserted { get; set; }
+
+        public long Updated { get; set; }
+
+        public long Deleted { get; set; }
     }
 }
