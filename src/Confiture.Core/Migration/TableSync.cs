@@ -10,8 +10,8 @@ namespace Confiture.Core.Migration;
 /// Brings a migrated target table up to date with the source, reading the source only, in one
 /// target transaction, changing rows in place. By default it compares digests per key range and
 /// rewrites, within the ranges that differ, exactly the rows that differ; with a change column it
-/// upserts the rows changed since the target's newest value of that column and deletes the rows the
-/// source no longer has.
+/// reads the rows the source wrote since the last recorded sync and deletes the rows the source no
+/// longer has.
 /// </summary>
 internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target, TableMigrator migrator, IOperationObserver observer)
 {
@@ -84,6 +84,9 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
             await migrator.MoveSequencesAsync(right.Connection, plan, cancellationToken).ConfigureAwait(false);
         }
 
+        // Every row this snapshot sees is now on the target: a later -ChangedSince sync starts here.
+        await SyncMark.WriteAsync(right.Connection, plan, await SyncMark.SnapshotHorizonAsync(left.Connection, cancellationToken).ConfigureAwait(false), observer, cancellationToken)
+            .ConfigureAwait(false);
         await right.CommitAsync(cancellationToken).ConfigureAwait(false);
         return new SyncResult(counts.Inserted, counts.Updated, counts.Deleted, finder.RangesCompared);
     }
@@ -99,49 +102,58 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
         await using var snapshot = await ReadSnapshot.BeginAsync(sourceConnection, observer, cancellationToken).ConfigureAwait(false);
         await using var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        // The watermark crosses from one server to the other as text: both must write and read it alike.
+        // The watermark crosses from one server to the other as text, and the target compares rows
+        // as text: both servers must write and read it alike.
         await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain(ReadSnapshot.PinnedTextSettings), observer, cancellationToken).ConfigureAwait(false);
         await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(ReadSnapshot.PinnedTextSettings), observer, cancellationToken).ConfigureAwait(false);
 
-        // The watermark is the newest change the target already holds; rows changed at that very
-        // instant are read again, and the upsert leaves them alone when nothing differs.
+        // A change column alone misses rows: a transaction that began before the last sync and
+        // committed after it carries an older time than the newest row that sync saw, and a NULL
+        // compares to nothing. The source's transaction ids miss neither, so the rows read are those
+        // written since the last sync's snapshot. Without a usable mark (the first sync, another
+        // mapping, a mark too far behind, or a source whose ids went back) only a comparison of
+        // the whole table is sure.
+        var horizon = await SyncMark.SnapshotHorizonAsync(sourceConnection, cancellationToken).ConfigureAwait(false);
+        var mark = await SyncMark.ReadAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+        if (mark is not { } since || horizon < since || horizon - since > SyncMark.MaxDistance)
+        {
+            await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+            observer.Warning(mark is null
+                ? $"No earlier sync of \"{plan.TargetTable}\" from \"{plan.Request.SourceTable}\" with this mapping is recorded: comparing range digests of the whole table once; later -ChangedSince syncs read only what changed."
+                : $"The last recorded sync of \"{plan.TargetTable}\" is too far behind the source's transactions to trust: comparing range digests of the whole table.");
+            return await SyncRangesAsync(plan, keys, cancellationToken).ConfigureAwait(false);
+        }
+
+        // The newest change the target holds still bounds the read as well, at no extra scan.
         var targetChange = SqlText.Identifier(changeColumn.Target.Name);
         var watermark = await SqlExecutor.ScalarAsync<string>(connection,
             $"SELECT max({targetChange})::text FROM {plan.QualifiedTarget}", cancellationToken).ConfigureAwait(false);
-        var since = watermark is null ? null : $"({changeColumn.SourceSideExpression}) >= {SqlText.Literal(watermark)}::{changeColumn.Target.TypeName}";
+        var changed = SyncMark.WrittenSince(since) +
+            (watermark is null ? string.Empty : $" OR ({changeColumn.SourceSideExpression}) >= {SqlText.Literal(watermark)}::{changeColumn.Target.TypeName}");
 
-        var columns = plan.TargetColumnList;
-        await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(
-            $"CREATE TEMP TABLE confiture_changes ON COMMIT DROP AS SELECT {columns} FROM {plan.QualifiedTarget} WITH NO DATA"), observer, cancellationToken).ConfigureAwait(false);
-        await migrator.CopyPartAsync(sourceConnection, connection, plan, plan.ExportSql(since),
-            $"COPY pg_temp.confiture_changes ({columns}) FROM STDIN (FORMAT {(plan.Binary ? "binary" : "text")})", _ => { }, cancellationToken).ConfigureAwait(false);
+        var rows = new RowWriter(plan, keys, observer);
+        var counts = new Counts();
+        await rows.CreateStagingAsync(connection, cancellationToken).ConfigureAwait(false);
+        await rows.StageAsync(sourceConnection, connection, migrator, plan.ExportSql(changed), cancellationToken).ConfigureAwait(false);
+        counts.Updated = await rows.UpdateAsync(connection, cancellationToken).ConfigureAwait(false);
+        counts.Inserted = await rows.InsertAsync(connection, cancellationToken).ConfigureAwait(false);
 
+        // Deletions leave no row behind to find by id or time: compare the full key sets instead.
         var keyList = SqlText.IdentifierList(keys.Select(k => k.Target.Name));
-        var nonKeys = plan.Columns.Where(c => keys.All(k => k.Target.Name != c.Target.Name)).Select(c => SqlText.Identifier(c.Target.Name)).ToList();
-        var overriding = plan.Columns.Any(c => c.Target.Identity == 'a') ? " OVERRIDING SYSTEM VALUE" : string.Empty;
-        var onConflict = nonKeys.Count == 0
-            ? "DO NOTHING"
-            : $"DO UPDATE SET ({string.Join(", ", nonKeys)}) = ROW({string.Join(", ", nonKeys.Select(c => "EXCLUDED." + c))}) " +
-              $"WHERE ({string.Join(", ", nonKeys.Select(c => "t." + c))}) IS DISTINCT FROM ({string.Join(", ", nonKeys.Select(c => "EXCLUDED." + c))})";
-        var upserted = await SqlExecutor.ListAsync(connection,
-            $"INSERT INTO {plan.QualifiedTarget} AS t ({columns}){overriding} SELECT {columns} FROM pg_temp.confiture_changes " +
-            $"ON CONFLICT ({keyList}) {onConflict} RETURNING (xmax = 0)",
-            r => r.GetBoolean(0), cancellationToken).ConfigureAwait(false);
-
-        // Deletions leave no change timestamp behind: compare the full key sets instead.
         await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(
             $"CREATE TEMP TABLE confiture_keys ON COMMIT DROP AS SELECT {keyList} FROM {plan.QualifiedTarget} WITH NO DATA"), observer, cancellationToken).ConfigureAwait(false);
         var keyFormat = keys.Any(k => k.Target.NeedsTextCopy) ? "text" : "binary";
         var keyExport = $"COPY (SELECT {string.Join(", ", keys.Select(k => k.SourceSideExpression))} FROM {plan.QualifiedSource}) TO STDOUT (FORMAT {keyFormat})";
         var keyImport = $"COPY pg_temp.confiture_keys ({keyList}) FROM STDIN (FORMAT {keyFormat})";
         await migrator.CopyPartAsync(sourceConnection, connection, plan with { Columns = keys }, keyExport, keyImport, _ => { }, cancellationToken).ConfigureAwait(false);
-        var deleted = await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(
-            $"DELETE FROM {plan.QualifiedTarget} t WHERE NOT EXISTS (SELECT 1 FROM pg_temp.confiture_keys k WHERE ({string.Join(", ", keys.Select(k => "k." + SqlText.Identifier(k.Target.Name)))}) = ({string.Join(", ", keys.Select(k => "t." + SqlText.Identifier(k.Target.Name)))}))"),
+        counts.Deleted = await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(
+            $"DELETE FROM {plan.QualifiedTarget} t WHERE NOT EXISTS (SELECT 1 FROM pg_temp.confiture_keys k WHERE {RowWriter.KeysMatch(keys, "k", "t")})"),
             observer, cancellationToken).ConfigureAwait(false);
 
         await migrator.MoveSequencesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+        await SyncMark.WriteAsync(connection, plan, horizon, observer, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return new SyncResult(upserted.Count(i => i), upserted.Count(i => !i), deleted, 0);
+        return new SyncResult(counts.Inserted, counts.Updated, counts.Deleted, 0);
     }
 
     /// <summary>Differing ranges handled per pass of staging and set operations.</summary>
