@@ -38,20 +38,23 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
     [ArgumentCompleter(typeof(SourceSchemaCompleter))]
     public string? SourceSchema { get; set; }
 
-    /// <summary>The target table; left out, the source table's name.</summary>
-    [Parameter]
+    /// <summary>The target table; left out, the source table's name. Bound from a piped result, so a -Sync of it syncs the same table.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(TargetTableCompleter))]
     public string? TargetTable { get; set; }
 
-    /// <summary>The target schema.</summary>
-    [Parameter]
+    /// <summary>The target schema (bound from a piped result).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(TargetSchemaCompleter))]
     public string TargetSchema { get; set; } = "public";
 
-    /// <summary>Source column to target column (a hashtable or an ordered dictionary); left out, every column both tables share by name.</summary>
-    [Parameter]
+    /// <summary>
+    /// Source column to target column (a hashtable or an ordered dictionary); left out, every column
+    /// both tables share by name. Bound from a piped result: a -Sync of it keeps its renames.
+    /// </summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNull]
     public IDictionary? ColumnMapping { get; set; }
 
@@ -85,11 +88,11 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
     [ValidateRange(1, 64)]
     public int Parallel { get; set; } = 1;
 
-    /// <summary>Brings an already migrated target table up to date with the source instead of loading it: replaces the key ranges whose digests differ.</summary>
+    /// <summary>Brings an already migrated target table up to date with the source instead of loading it: within the key ranges whose digests differ, updates changed rows in place, inserts new ones and deletes those gone from the source.</summary>
     [Parameter]
     public SwitchParameter Sync { get; set; }
 
-    /// <summary>With -Sync: a mapped change column (such as updated_at); upserts the rows changed since the target's newest value and deletes rows the source no longer has.</summary>
+    /// <summary>With -Sync: a mapped change column (such as updated_at); reads only the rows the source wrote since the last recorded sync (by transaction id) or changed at or past the target's newest value, and deletes rows the source no longer has.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? ChangedSince { get; set; }
@@ -153,8 +156,8 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
     {
         var what = $"{TargetSchema}.{targetTable} on {migration.Target}";
         var how = ChangedSince is null
-            ? "replace the key ranges whose digests differ from the source's"
-            : $"upsert the rows whose \"{ChangedSince}\" is at or past the target's newest value, and delete rows gone from the source";
+            ? "within the key ranges whose digests differ from the source's, update changed rows in place, insert new ones and delete those gone from the source"
+            : $"update or insert the rows the source wrote since the last recorded sync or whose \"{ChangedSince}\" is at or past the target's newest value, and delete rows gone from the source";
         if (!ShouldProcess($"Sync {what} with {SourceSchema ?? migration.SourceSchema}.{SourceTable}: {how}, in one transaction.", $"Sync {what}?", "Invoke-ConfitureTableMigration -Sync"))
         {
             return;
