@@ -71,7 +71,7 @@ public sealed class SchemaToSchemaMigrator
     public Task<TableMigrationResult> MigrateAsync(TableMigrationRequest request, MigrationStrategy strategy, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return new TableMigrator(Source, Target, Settings, observer ?? NullObserver.Instance).MigrateAsync(request, strategy, cancellationToken);
+        return Migrator(observer).MigrateAsync(request, strategy, cancellationToken);
     }
 
     /// <summary>
@@ -83,7 +83,7 @@ public sealed class SchemaToSchemaMigrator
     public Task<TableMigrationResult> SyncTableAsync(TableMigrationRequest request, string? changedSince = null, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var migrator = new TableMigrator(Source, Target, Settings, observer ?? NullObserver.Instance);
+        var migrator = Migrator(observer);
         return new TableSync(Source, Target, migrator, observer ?? NullObserver.Instance).SyncAsync(request, changedSince, cancellationToken);
     }
 
@@ -121,6 +121,33 @@ public sealed class SchemaToSchemaMigrator
     public Task<TableVerification> VerifyMigrationAsync(VerificationRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return TableVerifier.VerifyAsync(Source, Target, Settings.SourceSchema, request, cancellationToken);
+        _maps.TryGetValue((request.TargetSchema, request.EffectiveTargetTable), out var sessionMap);
+        return TableVerifier.VerifyAsync(Source, Target, Settings.SourceSchema, request, sessionMap, cancellationToken);
     }
+
+    /// <summary>
+    /// Plans a run over many tables, once, before anything is written: each table's plan, parents
+    /// before children by the target's foreign keys (a key cycle loads in one transaction), and,
+    /// with Truncate on several tables, one TRUNCATE of them all.
+    /// </summary>
+    public Task<Run.RunPlan> PlanRunAsync(IReadOnlyList<Run.RunTable> tables, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        return Run.RunPlanner.PlanAsync(Target, Migrator(null), Settings.ForeignSchema, tables, cancellationToken);
+    }
+
+    /// <summary>Starts a planned run: exports the one source snapshot every table will read, and empties the tables together when planned.</summary>
+    public Task<Run.MigrationRun> StartRunAsync(Run.RunPlan plan, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        return Run.MigrationRun.StartAsync(plan, Source, Target, Migrator, observer ?? NullObserver.Instance, cancellationToken);
+    }
+
+    /// <summary>The map each target table was migrated with in this session, by target schema and table.</summary>
+    public IReadOnlyDictionary<(string Schema, string Table), MigratedMap> Maps => _maps;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Schema, string Table), MigratedMap> _maps = new();
+
+    private TableMigrator Migrator(IOperationObserver? observer) =>
+        new(Source, Target, Settings, observer ?? NullObserver.Instance) { Migrated = map => _maps[(map.TargetSchema, map.TargetTable)] = map };
 }

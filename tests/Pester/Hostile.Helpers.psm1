@@ -103,8 +103,13 @@ function Compare-DatabaseFingerprint {
 }
 
 function Assert-DatabaseUnchanged {
-    <# Fails, listing what changed, unless both databases still match the fingerprint -Before. #>
-    param([Parameter(Mandatory)] $Pair, [Parameter(Mandatory)] $Before, [string[]] $Allow = @(), [string] $Because = 'the call must leave both databases as they were')
+    <#
+        Fails, listing what changed, unless both databases still match the fingerprint -Before.
+        -AllowRecord: a successful migration also writes Confiture's documented record on the target
+        (schema confiture), in the same transaction as the rows; that change is expected too.
+    #>
+    param([Parameter(Mandatory)] $Pair, [Parameter(Mandatory)] $Before, [string[]] $Allow = @(), [string] $Because = 'the call must leave both databases as they were', [switch] $AllowRecord)
+    if ($AllowRecord) { $Allow += @('schema "confiture" *', 'relation "confiture".*', 'column "confiture".*', 'constraint "confiture".*', 'data "confiture".*') }
     $changes = @(Compare-DatabaseFingerprint -Before $Before -After (Get-DatabaseFingerprint -Pair $Pair) -Allow $Allow)
     if ($changes.Count -gt 0) {
         throw "Expected no change to the databases, because $Because, but:`n  $($changes -join "`n  ")"

@@ -281,7 +281,7 @@ ALTER TABLE accounts OWNER TO $roleName; ALTER TABLE accounts_numbers OWNER TO $
                 $migration | Remove-ConfitureFdw
             }
 
-            Get-ErrorId (Get-CapturedError $records)[0] | Should -Be 'Confiture.MigrationFailed'
+            Get-ErrorId (Get-CapturedError $records)[0] | Should -Be 'Confiture.ValueDoesNotFit'
             Assert-NoSecret $records
         }
     }

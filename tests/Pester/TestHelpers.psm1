@@ -61,8 +61,13 @@ function Invoke-TestSql {
     $server = Get-TestServer $Side
     $saved = $env:PGPASSWORD
     $savedEncoding = $env:PGCLIENTENCODING
+    $savedStyle = $env:PGTZ, $env:PGDATESTYLE, $env:PGOPTIONS
     try {
         $env:PGCLIENTENCODING = 'UTF8'
+        # The two test servers run in different zones and date styles: values print alike on both.
+        $env:PGTZ = 'UTC'
+        $env:PGDATESTYLE = 'ISO, YMD'
+        $env:PGOPTIONS = '-c IntervalStyle=postgres -c extra_float_digits=3'
         $env:PGPASSWORD = if ($Username) { $Password } else { $server.Password }
         $user = if ($Username) { $Username } else { $server.Username }
         $output = $Sql | & psql -X -q -At -F "`t" -v ON_ERROR_STOP=1 -h $server.Host -p $server.Port -U $user -d $Database -f - 2>&1
@@ -72,6 +77,7 @@ function Invoke-TestSql {
     finally {
         $env:PGPASSWORD = $saved
         $env:PGCLIENTENCODING = $savedEncoding
+        $env:PGTZ, $env:PGDATESTYLE, $env:PGOPTIONS = $savedStyle
     }
 }
 

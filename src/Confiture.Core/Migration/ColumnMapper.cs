@@ -9,7 +9,7 @@ internal static class ColumnMapper
     public static IReadOnlyList<MappedColumn> Resolve(
         string sourceTable, IReadOnlyList<TableColumn> source,
         string targetTable, IReadOnlyList<TableColumn> target,
-        IReadOnlyList<ColumnPair>? mapping)
+        IReadOnlyList<ColumnPair>? mapping, bool forWrite = true)
     {
         var sourceByName = source.ToDictionary(c => c.Name, StringComparer.Ordinal);
         var targetByName = target.ToDictionary(c => c.Name, StringComparer.Ordinal);
@@ -46,7 +46,7 @@ internal static class ColumnMapper
                 throw NotFound(pair.Target, "target", targetTable, target);
             }
 
-            if (to.Generated)
+            if (to.Generated && forWrite)
             {
                 throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
                     $"Column \"{pair.Target}\" of target table \"{targetTable}\" is generated and cannot be written.",
@@ -63,7 +63,8 @@ internal static class ColumnMapper
             mapped.Add(new MappedColumn(from, to));
         }
 
-        var unfilled = target.Where(c => c.RequiresValue && !written.Contains(c.Name)).Select(c => c.Name).ToList();
+        // Only a write needs a value for every NOT NULL column; a comparison reads what is there.
+        var unfilled = target.Where(c => forWrite && c.RequiresValue && !written.Contains(c.Name)).Select(c => c.Name).ToList();
         if (unfilled.Count > 0)
         {
             throw new ConfitureException(ConfitureErrorKind.NotNullColumnUnmapped,
@@ -72,6 +73,67 @@ internal static class ColumnMapper
         }
 
         return mapped;
+    }
+
+    /// <summary>
+    /// The pairs a map entry makes: every source column to the target column of its name (or its
+    /// rename) unless excluded by name, and every target column fed unless allowed its default by
+    /// name. Anything else is an error before a row is written, naming the columns and the entry
+    /// that would fix it.
+    /// </summary>
+    public static IReadOnlyList<ColumnPair> PairsFromMap(
+        string sourceTable, IReadOnlyList<TableColumn> source, string targetTable, IReadOnlyList<TableColumn> target, TableMap map)
+    {
+        foreach (var name in map.Rename.Keys.Concat(map.Exclude).Where(n => source.All(c => c.Name != n)))
+        {
+            throw NotFound(name, "source", sourceTable, source);
+        }
+
+        foreach (var name in map.Rename.Values.Concat(map.Default).Where(n => target.All(c => c.Name != n)))
+        {
+            throw NotFound(name, "target", targetTable, target);
+        }
+
+        var pairs = new List<ColumnPair>();
+        var lost = new List<string>();
+        foreach (var column in source.Where(c => !map.Exclude.Contains(c.Name)))
+        {
+            var to = map.Rename.GetValueOrDefault(column.Name, column.Name);
+            if (target.Any(t => t.Name == to && !t.Generated))
+            {
+                pairs.Add(new ColumnPair(column.Name, to));
+            }
+            else
+            {
+                lost.Add(column.Name);
+            }
+        }
+
+        var fed = pairs.Select(p => p.Target).ToHashSet(StringComparer.Ordinal);
+        var unfed = target.Where(t => !t.Generated && !fed.Contains(t.Name) && !map.Default.Contains(t.Name)).Select(t => t.Name).ToList();
+        if (lost.Count == 0 && unfed.Count == 0)
+        {
+            return pairs;
+        }
+
+        var problems = new List<string>();
+        var fixes = new List<string>();
+        foreach (var column in lost)
+        {
+            var near = NearestName(column, unfed);
+            problems.Add($"source column \"{column}\" has no target column{(near is null ? string.Empty : $" (did you mean \"{near}\"?)")}");
+            fixes.Add(near is null ? $"Exclude = '{column}'" : $"Rename = @{{ {column} = '{near}' }}");
+        }
+
+        foreach (var column in unfed.Where(u => lost.All(l => NearestName(l, unfed) != u)))
+        {
+            problems.Add($"target column \"{column}\" gets no value");
+            fixes.Add($"Default = '{column}'");
+        }
+
+        throw new ConfitureException(ConfitureErrorKind.ColumnNotMapped,
+            $"Migrating \"{sourceTable}\" into \"{targetTable}\" would lose data without a word: {string.Join("; ", problems)}.",
+            sourceTable, $"Add to the map entry of \"{sourceTable}\": {string.Join("; ", fixes)} (or pass -ColumnMapping with every column to move).");
     }
 
     private static ConfitureException NotFound(string column, string side, string table, IReadOnlyList<TableColumn> columns)

@@ -16,10 +16,17 @@ internal sealed record MigrationPlan(
     IReadOnlyList<MappedColumn> Columns,
     DeferredIndexes? Deferred,
     IReadOnlyList<SequenceLink> Sequences,
-    uint TargetOid)
+    uint TargetOid,
+    ConversionSettings Settings)
 {
     /// <summary>Arrays of user types and composites carry server-specific type OIDs in binary: text is portable.</summary>
-    public bool Binary => !Columns.Any(c => c.Target.NeedsTextCopy);
+    public bool Binary => !Columns.Any(c => c.NeedsText);
+
+    /// <summary>Target columns the load gives no value: they take their default (generated ones are computed).</summary>
+    public IReadOnlyList<string> Defaulted { get; init; } = [];
+
+    /// <summary>Source columns the load does not move.</summary>
+    public IReadOnlyList<string> Excluded { get; init; } = [];
 
     public string QualifiedSource => SqlText.Qualified(SourceSchema, Request.SourceTable);
 
@@ -77,6 +84,8 @@ internal sealed record MigrationPlan(
 
         statements.AddRange(Deferred?.Rebuilds.Select(d => d.Display) ?? []);
         statements.AddRange(Sequences.Select(s => MoveSequence(s).Display.Replace("$1", SqlText.Literal(s.Sequence), StringComparison.Ordinal)));
+        statements.Add($"-- conversions run under the target's settings: {Settings}");
+        statements.AddRange(Columns.Where(c => c.Conversion != ConversionKind.None).Select(c => $"-- {c.Pair}: {c.Describe()}"));
         return statements;
     }
 }

@@ -56,8 +56,7 @@ internal sealed class ParallelCopy(TableMigrator migrator, DatabaseEndpoint sour
         {
             await Task.WhenAll(workers).ConfigureAwait(false);
             await using var finish = await targetConnection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await migrator.RebuildDeferredAsync(targetConnection, plan, cancellationToken).ConfigureAwait(false);
-            await migrator.MoveSequencesAsync(targetConnection, plan, cancellationToken).ConfigureAwait(false);
+            await migrator.FinishAsync(targetConnection, plan, done.Sum(), cancellationToken).ConfigureAwait(false);
             await finish.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch

@@ -23,17 +23,23 @@ internal sealed class RowWriter(MigrationPlan plan, IReadOnlyList<MappedColumn> 
         .Select(c => SqlText.Identifier(c.Target.Name))
         .ToList();
 
+    private uint _staging;
+
     /// <summary>An empty table of the target's column types, dropped at commit or rollback.</summary>
-    public Task CreateStagingAsync(NpgsqlConnection target, CancellationToken cancellationToken) =>
-        SqlExecutor.ExecuteAsync(target, SqlStatement.Plain(
-            $"CREATE TEMP TABLE confiture_sync ON COMMIT DROP AS SELECT {_columns} FROM {plan.QualifiedTarget} WITH NO DATA"), observer, cancellationToken);
+    public async Task CreateStagingAsync(NpgsqlConnection target, CancellationToken cancellationToken)
+    {
+        await SqlExecutor.ExecuteAsync(target, SqlStatement.Plain(
+            $"CREATE TEMP TABLE confiture_sync ON COMMIT DROP AS SELECT {_columns} FROM {plan.QualifiedTarget} WITH NO DATA"), observer, cancellationToken).ConfigureAwait(false);
+        _staging = await TemporaryTableOidAsync(target, Staging, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>Copies the source rows the export selects into the staging table.</summary>
     public async Task<long> StageAsync(
         NpgsqlConnection source, NpgsqlConnection target, TableMigrator migrator, string exportSql, CancellationToken cancellationToken)
     {
         var import = $"COPY {Staging} ({_columns}) FROM STDIN (FORMAT {(plan.Binary ? "binary" : "text")})";
-        var rows = await migrator.CopyPartAsync(source, target, plan, exportSql, import, _ => { }, cancellationToken).ConfigureAwait(false);
+        // The copy counts what the table it names stored: the staging table, not the target.
+        var rows = await migrator.CopyPartAsync(source, target, plan with { TargetOid = _staging }, exportSql, import, _ => { }, cancellationToken).ConfigureAwait(false);
         if (rows >= AnalyzeFrom)
         {
             await SqlExecutor.ExecuteAsync(target, SqlStatement.Plain($"ANALYZE {Staging}"), observer, cancellationToken).ConfigureAwait(false);
@@ -79,6 +85,9 @@ internal sealed class RowWriter(MigrationPlan plan, IReadOnlyList<MappedColumn> 
 
     public Task ClearStagingAsync(NpgsqlConnection target, CancellationToken cancellationToken) =>
         SqlExecutor.ExecuteAsync(target, SqlStatement.Plain($"TRUNCATE {Staging}"), observer, cancellationToken);
+
+    public static async Task<uint> TemporaryTableOidAsync(NpgsqlConnection target, string table, CancellationToken cancellationToken) =>
+        await SqlExecutor.ScalarAsync<uint>(target, $"SELECT {SqlText.Literal(table)}::regclass::oid", cancellationToken).ConfigureAwait(false);
 
     /// <summary>The key columns of two aliases equal, column by column (so the key's index serves).</summary>
     public static string KeysMatch(IReadOnlyList<MappedColumn> keys, string left, string right) =>

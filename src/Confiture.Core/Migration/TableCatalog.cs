@@ -22,25 +22,19 @@ internal static class TableCatalog
             return null;
         }
 
-        // format_type names the type as the server would accept it back; arrays of user types and
-        // composites carry type OIDs in binary COPY, which differ between servers, so they need text.
-        var columns = await SqlExecutor.ListAsync(connection,
+        var rows = await SqlExecutor.ListAsync(connection,
             """
-            SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid, tn.nspname, a.atttypmod, t.typtype,
-                   (t.typcategory = 'A' AND t.typelem >= 16384) OR t.typtype = 'c'
-                     OR (t.typtype = 'd' AND EXISTS (SELECT 1 FROM pg_type b WHERE b.oid = t.typbasetype
-                                                     AND ((b.typcategory = 'A' AND b.typelem >= 16384) OR b.typtype = 'c'))),
+            SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid, a.atttypmod,
                    a.attnotnull, a.atthasdef, a.attidentity, a.attgenerated <> ''
             FROM pg_attribute a
-            JOIN pg_type t ON t.oid = a.atttypid
-            JOIN pg_namespace tn ON tn.oid = t.typnamespace
             WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
             ORDER BY a.attnum
             """,
-            r => new TableColumn(
-                r.GetString(0), r.GetString(1), r.GetFieldValue<uint>(2), r.GetString(3), r.GetInt32(4), r.GetChar(5),
-                r.GetBoolean(6), r.GetBoolean(7), r.GetBoolean(8), r.GetChar(9), r.GetBoolean(10)),
+            r => (Name: r.GetString(0), Formatted: r.GetString(1), Type: r.GetFieldValue<uint>(2), Typmod: r.GetInt32(3),
+                NotNull: r.GetBoolean(4), HasDefault: r.GetBoolean(5), Identity: r.GetChar(6), Generated: r.GetBoolean(7)),
             cancellationToken, relations[0].Oid).ConfigureAwait(false);
+        var shapes = await TypeCatalog.DescribeAsync(connection, rows.Select(r => (r.Type, r.Typmod)).ToList(), cancellationToken).ConfigureAwait(false);
+        var columns = rows.Select((r, i) => new TableColumn(r.Name, r.Formatted, r.Type, shapes[i], r.NotNull, r.HasDefault, r.Identity, r.Generated)).ToList();
         return new TableInfo(relations[0].Oid, relations[0].Kind, columns);
     }
 }

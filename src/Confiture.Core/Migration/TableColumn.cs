@@ -5,10 +5,7 @@ internal sealed record TableColumn(
     string Name,
     string TypeName,
     uint TypeOid,
-    string TypeSchema,
-    int TypeModifier,
-    char TypeKind,
-    bool NeedsTextCopy,
+    TypeShape Shape,
     bool NotNull,
     bool HasDefault,
     char Identity,
@@ -17,18 +14,15 @@ internal sealed record TableColumn(
     /// <summary>Types below this OID are built in: the same OID and wire format on every server.</summary>
     public const uint FirstUserOid = 16384;
 
-    public bool IsBuiltInType => TypeOid < FirstUserOid;
+    /// <summary>smallint, integer or bigint (or a domain over one): what a sequence can feed and a key range can split.</summary>
+    public bool IsInteger => Shape.BaseOid is 20 or 21 or 23;
 
-    public bool IsEnum => TypeKind == 'e';
-
-    /// <summary>smallint, integer or bigint: what a sequence can feed and a key range can split.</summary>
-    public bool IsInteger => TypeOid is 20 or 21 or 23;
+    /// <summary>Whether binary COPY of this column would carry OIDs that mean nothing on the other server.</summary>
+    public bool NeedsTextCopy => Shape.NeedsText;
 
     /// <summary>Whether a row written without this column would fail.</summary>
     public bool RequiresValue => NotNull && !HasDefault && Identity == '\0' && !Generated;
 
-    public bool SameTypeAs(TableColumn other) =>
-        IsBuiltInType && other.IsBuiltInType
-            ? TypeOid == other.TypeOid && TypeModifier == other.TypeModifier
-            : TypeSchema == other.TypeSchema && TypeName == other.TypeName && TypeModifier == other.TypeModifier;
+    /// <summary>Whether the two columns hold the same values on the wire, type modifier included.</summary>
+    public bool SameValuesAs(TableColumn other) => Shape.Wire == other.Shape.Wire && Shape.Typmod == other.Shape.Typmod;
 }

@@ -15,8 +15,17 @@ public sealed record TableMigrationRequest
     /// <summary>The target schema.</summary>
     public string TargetSchema { get; init; } = "public";
 
-    /// <summary>Source column to target column, in order; null maps every column both tables share by name.</summary>
+    /// <summary>Source column to target column, in order, and nothing else moves; null follows <see cref="Map"/>.</summary>
     public IReadOnlyList<ColumnPair>? ColumnMapping { get; init; }
+
+    /// <summary>
+    /// The map entry of this table (renames, exclusions, columns allowed their default); null is an
+    /// empty entry: every column by its name, and any column left over is an error.
+    /// </summary>
+    public TableMap? Map { get; init; }
+
+    /// <summary>The old, lenient rule when no mapping is given: move the columns both tables share by name, leave the rest without a word.</summary>
+    public bool SharedColumnsOnly { get; init; }
 
     /// <summary>Replace the target's rows (in the same transaction).</summary>
     public bool Truncate { get; init; }

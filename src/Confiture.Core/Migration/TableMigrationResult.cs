@@ -19,6 +19,9 @@ public sealed record TableMigrationResult(
     TimeSpan Elapsed,
     IReadOnlyList<ColumnPair> Columns)
 {
+    /// <summary>When the source snapshot the rows were read from was taken, for a table of a run; null for a table alone.</summary>
+    public DateTimeOffset? SourceSnapshotAt { get; init; }
+
     /// <summary>For a sync: what it inserted, updated and deleted; null for a migration.</summary>
     public SyncResult? Sync { get; init; }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Confiture.Core.Connections;
 using Confiture.Core.Fdw;
+using Confiture.Core.Record;
 using Confiture.Core.Sql;
 using Npgsql;
 
@@ -26,45 +27,110 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
 
     public async Task<TableMigrationResult> MigrateAsync(TableMigrationRequest request, MigrationStrategy strategy, CancellationToken cancellationToken)
     {
-        var clock = Stopwatch.StartNew();
         await using var targetConnection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
         var plan = await PlanAsync(targetConnection, request, strategy, cancellationToken).ConfigureAwait(false);
-        long rows;
-        var parallel = request.Parallel > 1 ? new ParallelCopy(this, source, target, plan) : null;
+        return (await ExecuteAsync(targetConnection, [plan], RunContext.Alone, cancellationToken).ConfigureAwait(false))[0];
+    }
+
+    /// <summary>
+    /// Runs planned tables: one alone, or one group of a run (the tables of a key cycle) in one
+    /// target transaction, all reading the run's source snapshot.
+    /// </summary>
+    internal async Task<IReadOnlyList<TableMigrationResult>> ExecuteAsync(
+        NpgsqlConnection targetConnection, IReadOnlyList<MigrationPlan> plans, RunContext run, CancellationToken cancellationToken)
+    {
+        var plan = plans[0];
+        var parallel = plans.Count == 1 && plan.Request.Parallel > 1 ? new ParallelCopy(this, source, target, plan) : null;
         try
         {
-            rows = parallel is not null
-                ? await parallel.RunAsync(targetConnection, clock, cancellationToken).ConfigureAwait(false)
-                : await MigrateInOneTransactionAsync(targetConnection, plan, clock, cancellationToken).ConfigureAwait(false);
+            if (parallel is not null)
+            {
+                var clock = Stopwatch.StartNew();
+                var rows = await parallel.RunAsync(targetConnection, clock, cancellationToken).ConfigureAwait(false);
+                return [Result(plan, rows, clock.Elapsed)];
+            }
+
+            return await MigrateInOneTransactionAsync(targetConnection, plans, run, current => plan = current, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ValueFitDiagnosis.Applies(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            var keys = await PrimaryKeyOrNoneAsync(plan, cancellationToken).ConfigureAwait(false);
+            throw await ValueFitDiagnosis.ExplainAsync(source, plan, ex, keys, Aftermath(parallel?.PartsStarted == true), cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException ex)
         {
-            throw Failed(ex, request.SourceTable, plan.TargetTable, parallel?.PartsStarted == true);
+            throw Failed(ex, plan.Request.SourceTable, plan.TargetTable, parallel?.PartsStarted == true);
         }
         catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
         {
             // No server error: the connection itself broke (server stopped, network lost). The
             // target's server aborts a transaction whose client is gone.
             throw new ConfitureException(ConfitureErrorKind.ConnectionFailed,
-                $"Lost a connection while migrating \"{request.SourceTable}\": {ex.Message}. {Aftermath(parallel?.PartsStarted == true)}",
-                request.SourceTable, "Check that both servers are up and reachable, then run the migration again.", ex);
+                $"Lost a connection while migrating \"{plan.Request.SourceTable}\": {ex.Message}. {Aftermath(parallel?.PartsStarted == true)}",
+                plan.Request.SourceTable, "Check that both servers are up and reachable, then run the migration again.", ex);
         }
-
-        return new TableMigrationResult(plan.SourceSchema, request.SourceTable, request.TargetSchema, plan.TargetTable, strategy, rows, clock.Elapsed,
-            plan.Columns.Select(c => c.Pair).ToList());
     }
 
-    private async Task<long> MigrateInOneTransactionAsync(NpgsqlConnection connection, MigrationPlan plan, Stopwatch clock, CancellationToken cancellationToken)
+    private static TableMigrationResult Result(MigrationPlan plan, long rows, TimeSpan elapsed) =>
+        new(plan.SourceSchema, plan.Request.SourceTable, plan.Request.TargetSchema, plan.TargetTable, plan.Strategy, rows, elapsed,
+            plan.Columns.Select(c => c.Pair).ToList());
+
+    private async Task<IReadOnlyList<TableMigrationResult>> MigrateInOneTransactionAsync(
+        NpgsqlConnection connection, IReadOnlyList<MigrationPlan> plans, RunContext run, Action<MigrationPlan> working, CancellationToken cancellationToken)
     {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await PrepareTargetAsync(connection, plan, cancellationToken).ConfigureAwait(false);
-        var rows = plan.Strategy == MigrationStrategy.Fdw
-            ? await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(plan.InsertSql(settings.ForeignSchema)), observer, cancellationToken).ConfigureAwait(false)
-            : await CopyAsync(connection, plan, clock, cancellationToken).ConfigureAwait(false);
+        // The keys of a cycle go and come back inside this one transaction: nothing is committed without them.
+        await RunAllAsync(connection, run.CycleKeys.Select(k => k.Drop), cancellationToken).ConfigureAwait(false);
+        var results = new List<TableMigrationResult>(plans.Count);
+        foreach (var plan in plans)
+        {
+            working(plan);
+            var clock = Stopwatch.StartNew();
+            await PrepareTargetAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+            long rows;
+            if (plan.Strategy == MigrationStrategy.Fdw)
+            {
+                await plan.Settings.ApplyAsync(connection, observer, cancellationToken).ConfigureAwait(false);
+                // INSERT counts only the rows it stored (a trigger may skip some): what the target holds.
+                rows = await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(plan.InsertSql(settings.ForeignSchema)), observer, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                rows = await CopyAsync(connection, plan, clock, run.Snapshot, cancellationToken).ConfigureAwait(false);
+            }
+
+            await FinishAsync(connection, plan, rows, cancellationToken).ConfigureAwait(false);
+            results.Add(Result(plan, rows, clock.Elapsed));
+        }
+
+        await RunAllAsync(connection, run.CycleKeys.Select(k => k.Add), cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return results;
+    }
+
+    /// <summary>What follows the rows, in the load's last transaction: indexes back, sequences forward, the map recorded.</summary>
+    internal async Task FinishAsync(NpgsqlConnection connection, MigrationPlan plan, long rows, CancellationToken cancellationToken)
+    {
         await RebuildDeferredAsync(connection, plan, cancellationToken).ConfigureAwait(false);
         await MoveSequencesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return rows;
+        var map = MigratedMap.From(plan, settings.ServerName);
+        await TableMapRecord.WriteAsync(connection, map, rows, observer, cancellationToken).ConfigureAwait(false);
+        Migrated?.Invoke(map);
+    }
+
+    /// <summary>Told of each table's map once its load has committed its last part.</summary>
+    internal Action<MigratedMap>? Migrated { get; init; }
+
+    private async Task<IReadOnlyList<MappedColumn>> PrimaryKeyOrNoneAsync(MigrationPlan plan, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Verification.TableVerifier.KeyColumnsAsync(target, plan.TargetOid, plan.Columns, plan.Request.SourceTable, plan.TargetTable, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ConfitureException)
+        {
+            return [];
+        }
     }
 
     internal async Task RebuildDeferredAsync(NpgsqlConnection connection, MigrationPlan plan, CancellationToken cancellationToken)
@@ -104,10 +170,19 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
                 "Leave -DeferIndexes out for partitioned tables.");
         }
 
-        var sourceColumns = strategy == MigrationStrategy.Fdw
-            ? await ForeignColumnsAsync(connection, sourceSchema, request.SourceTable, cancellationToken).ConfigureAwait(false)
-            : await SourceColumnsAsync(sourceSchema, request.SourceTable, cancellationToken).ConfigureAwait(false);
-        var columns = ColumnMapper.Resolve(request.SourceTable, sourceColumns, targetTable, targetInfo.Columns, request.ColumnMapping);
+        // The source's own catalog always decides the columns and their types; the foreign table
+        // imported at setup may be out of date with it, and then Fdw would read other columns than Copy.
+        var sourceColumns = await SourceColumnsAsync(sourceSchema, request.SourceTable, cancellationToken).ConfigureAwait(false);
+        var pairs = request.ColumnMapping
+            ?? (request.SharedColumnsOnly ? null : ColumnMapper.PairsFromMap(request.SourceTable, sourceColumns, targetTable, targetInfo.Columns, request.Map ?? TableMap.Empty));
+        var columns = ColumnMapper.Resolve(request.SourceTable, sourceColumns, targetTable, targetInfo.Columns, pairs);
+        if (strategy == MigrationStrategy.Fdw)
+        {
+            var foreignColumns = await ForeignColumnsAsync(connection, sourceSchema, request.SourceTable, cancellationToken).ConfigureAwait(false);
+            ForeignTableCheck.RequireCurrent(settings.ForeignSchema, request.SourceTable, columns, foreignColumns);
+        }
+
+        var conversion = await ConversionSettings.ReadAsync(connection, cancellationToken).ConfigureAwait(false);
         var qualifiedTarget = SqlText.Qualified(request.TargetSchema, targetTable);
         var deferred = request.DeferIndexes ? await DeferredIndexes.CaptureAsync(connection, targetInfo.Oid, cancellationToken).ConfigureAwait(false) : null;
 
@@ -122,7 +197,11 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
             }
         }
 
-        return new MigrationPlan(request, strategy, sourceSchema, targetTable, qualifiedTarget, targetInfo.Kind, columns, deferred, sequences, targetInfo.Oid);
+        return new MigrationPlan(request, strategy, sourceSchema, targetTable, qualifiedTarget, targetInfo.Kind, columns, deferred, sequences, targetInfo.Oid, conversion)
+        {
+            Defaulted = targetInfo.Columns.Where(t => !t.Generated && columns.All(c => c.Target.Name != t.Name)).Select(t => t.Name).ToList(),
+            Excluded = sourceColumns.Where(s => columns.All(c => c.Source.Name != s.Name)).Select(s => s.Name).ToList(),
+        };
     }
 
     private static void Validate(TableMigrationRequest request, MigrationStrategy strategy)
@@ -223,10 +302,10 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         }
     }
 
-    private async Task<long> CopyAsync(NpgsqlConnection targetConnection, MigrationPlan plan, Stopwatch clock, CancellationToken cancellationToken)
+    private async Task<long> CopyAsync(NpgsqlConnection targetConnection, MigrationPlan plan, Stopwatch clock, string? runSnapshot, CancellationToken cancellationToken)
     {
         await using var sourceConnection = await source.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var snapshot = await ReadSnapshot.BeginAsync(sourceConnection, observer, cancellationToken).ConfigureAwait(false);
+        await using var snapshot = await ReadSnapshot.BeginAsync(sourceConnection, observer, cancellationToken, runSnapshot).ConfigureAwait(false);
         return await CopyPartAsync(sourceConnection, targetConnection, plan, plan.ExportSql(), plan.ImportSql(freeze: plan.Request.Truncate),
             done => observer.Progress(new MigrationProgress(plan.Request.SourceTable, done, plan.Request.ExpectedRows, clock.Elapsed)),
             cancellationToken).ConfigureAwait(false);
@@ -237,22 +316,29 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         NpgsqlConnection sourceConnection, NpgsqlConnection targetConnection, MigrationPlan plan, string exportSql, string importSql,
         Action<long> report, CancellationToken cancellationToken)
     {
-        if (!plan.Binary)
-        {
-            await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain(ReadSnapshot.PinnedTextSettings), observer, cancellationToken).ConfigureAwait(false);
-            await SqlExecutor.ExecuteAsync(targetConnection, SqlStatement.Plain(ReadSnapshot.PinnedTextSettings), observer, cancellationToken).ConfigureAwait(false);
-        }
+        // Casts on the source run under the target's settings, and text crosses under the same on both sides.
+        await plan.Settings.ApplyAsync(sourceConnection, observer, cancellationToken).ConfigureAwait(false);
+        await plan.Settings.ApplyAsync(targetConnection, observer, cancellationToken).ConfigureAwait(false);
+        var storedBefore = await TargetRowCount.InsertedInTransactionAsync(targetConnection, plan.TargetOid, cancellationToken).ConfigureAwait(false);
 
         var started = Stopwatch.GetTimestamp();
         var counter = new CopyRowCounter(plan.Binary);
         void Report(long done, TimeSpan _) => report(done);
-        var rows = plan.Binary
+        var sent = plan.Binary
             ? await RelayBinaryAsync(sourceConnection, targetConnection, exportSql, importSql, counter, Report, cancellationToken).ConfigureAwait(false)
             : await RelayTextAsync(sourceConnection, targetConnection, exportSql, importSql, counter, Report, cancellationToken).ConfigureAwait(false);
         observer.Statement(exportSql, Stopwatch.GetElapsedTime(started));
         observer.Statement(importSql, Stopwatch.GetElapsedTime(started));
-        report(rows);
-        return rows;
+
+        // The rows the target stored, not the rows the stream carried: a trigger may have skipped some.
+        var stored = await TargetRowCount.InsertedInTransactionAsync(targetConnection, plan.TargetOid, cancellationToken).ConfigureAwait(false) - storedBefore;
+        if (stored != sent)
+        {
+            observer.Warning($"{sent} rows of \"{plan.Request.SourceTable}\" were sent and {stored} stored in {plan.QualifiedTarget}: a trigger or rule on the target table skipped or added rows.");
+        }
+
+        report(stored);
+        return stored;
     }
 
     internal static Task<long> RelayBinaryAsync(

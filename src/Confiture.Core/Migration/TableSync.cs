@@ -54,9 +54,9 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
     private async Task<SyncResult> SyncRangesAsync(MigrationPlan plan, IReadOnlyList<MappedColumn> keys, CancellationToken cancellationToken)
     {
         var sourceSide = DigestSide.OpenAsync(source, plan.QualifiedSource,
-            plan.Columns.Select(c => c.SourceSideExpression).ToList(), keys.Select(k => k.SourceSideExpression).ToList(), cancellationToken);
+            plan.Columns.Select(c => c.SourceDigestExpression).ToList(), keys.Select(k => k.SourceSideExpression).ToList(), plan.Settings, cancellationToken);
         var targetSide = DigestSide.OpenAsync(target, plan.QualifiedTarget,
-            plan.Columns.Select(c => SqlText.Identifier(c.Target.Name)).ToList(), keys.Select(k => SqlText.Identifier(k.Target.Name)).ToList(), cancellationToken, writable: true);
+            plan.Columns.Select(c => c.TargetDigestExpression).ToList(), keys.Select(k => SqlText.Identifier(k.Target.Name)).ToList(), plan.Settings, cancellationToken, writable: true);
         await using var left = await sourceSide.ConfigureAwait(false);
         await using var right = await targetSide.ConfigureAwait(false);
 
@@ -104,8 +104,8 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         // The watermark crosses from one server to the other as text, and the target compares rows
         // as text: both servers must write and read it alike.
-        await SqlExecutor.ExecuteAsync(sourceConnection, SqlStatement.Plain(ReadSnapshot.PinnedTextSettings), observer, cancellationToken).ConfigureAwait(false);
-        await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(ReadSnapshot.PinnedTextSettings), observer, cancellationToken).ConfigureAwait(false);
+        await plan.Settings.ApplyAsync(sourceConnection, observer, cancellationToken).ConfigureAwait(false);
+        await plan.Settings.ApplyAsync(connection, observer, cancellationToken).ConfigureAwait(false);
 
         // A change column alone misses rows: a transaction that began before the last sync and
         // committed after it carries an older time than the newest row that sync saw, and a NULL
@@ -142,10 +142,11 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
         var keyList = SqlText.IdentifierList(keys.Select(k => k.Target.Name));
         await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(
             $"CREATE TEMP TABLE confiture_keys ON COMMIT DROP AS SELECT {keyList} FROM {plan.QualifiedTarget} WITH NO DATA"), observer, cancellationToken).ConfigureAwait(false);
-        var keyFormat = keys.Any(k => k.Target.NeedsTextCopy) ? "text" : "binary";
+        var keyFormat = keys.Any(k => k.NeedsText) ? "text" : "binary";
         var keyExport = $"COPY (SELECT {string.Join(", ", keys.Select(k => k.SourceSideExpression))} FROM {plan.QualifiedSource}) TO STDOUT (FORMAT {keyFormat})";
         var keyImport = $"COPY pg_temp.confiture_keys ({keyList}) FROM STDIN (FORMAT {keyFormat})";
-        await migrator.CopyPartAsync(sourceConnection, connection, plan with { Columns = keys }, keyExport, keyImport, _ => { }, cancellationToken).ConfigureAwait(false);
+        var keysTable = await RowWriter.TemporaryTableOidAsync(connection, "pg_temp.confiture_keys", cancellationToken).ConfigureAwait(false);
+        await migrator.CopyPartAsync(sourceConnection, connection, plan with { Columns = keys, TargetOid = keysTable }, keyExport, keyImport, _ => { }, cancellationToken).ConfigureAwait(false);
         counts.Deleted = await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(
             $"DELETE FROM {plan.QualifiedTarget} t WHERE NOT EXISTS (SELECT 1 FROM pg_temp.confiture_keys k WHERE {RowWriter.KeysMatch(keys, "k", "t")})"),
             observer, cancellationToken).ConfigureAwait(false);

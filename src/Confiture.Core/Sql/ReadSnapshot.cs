@@ -9,14 +9,6 @@ namespace Confiture.Core.Sql;
 /// </summary>
 internal static class ReadSnapshot
 {
-    /// <summary>
-    /// The settings that change a value's text, pinned wherever text crosses between servers (text
-    /// COPY, a watermark) or is hashed (digests), so both sides write and read it alike.
-    /// </summary>
-    public const string PinnedTextSettings =
-        "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL TimeZone = 'UTC'; SET LOCAL IntervalStyle = 'postgres'; " +
-        "SET LOCAL extra_float_digits = 3; SET LOCAL bytea_output = 'hex'";
-
     /// <param name="connection">An open connection with no transaction.</param>
     /// <param name="observer">Told about the statements.</param>
     /// <param name="cancellationToken">Stops the work.</param>

@@ -7,8 +7,8 @@ namespace Confiture.Core.Verification;
 
 /// <summary>
 /// One server's view of a table for content comparison: every row reduced to a 64-bit hash of its
-/// mapped values' text, summed so order does not matter. The settings that change a value's text
-/// are pinned, and one REPEATABLE READ snapshot serves every query of a comparison.
+/// mapped values' text, summed so order does not matter. Both sides run under the conversion
+/// settings, and one REPEATABLE READ snapshot serves every query of a comparison.
 /// </summary>
 internal sealed class DigestSide : IAsyncDisposable
 {
@@ -31,19 +31,24 @@ internal sealed class DigestSide : IAsyncDisposable
     /// <param name="table">The quoted, qualified table.</param>
     /// <param name="values">The value expressions, in target column order, already cast to the target's types.</param>
     /// <param name="keys">The key expressions (the target's primary key), or empty.</param>
+    /// <param name="settings">The conversion settings (the target's), the same on both sides.</param>
     /// <param name="cancellationToken">Stops the work.</param>
     /// <param name="writable">Keeps the transaction writable, for a sync that replaces what it finds different.</param>
     public static async Task<DigestSide> OpenAsync(
-        DatabaseEndpoint endpoint, string table, IReadOnlyList<string> values, IReadOnlyList<string> keys, CancellationToken cancellationToken, bool writable = false)
+        DatabaseEndpoint endpoint, string table, IReadOnlyList<string> values, IReadOnlyList<string> keys, ConversionSettings settings,
+        CancellationToken cancellationToken, bool writable = false)
     {
         var connection = await endpoint.OpenAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
-            await using (var command = new NpgsqlCommand((writable ? string.Empty : "SET TRANSACTION READ ONLY; ") + ReadSnapshot.PinnedTextSettings, connection))
+            if (!writable)
             {
-                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain("SET TRANSACTION READ ONLY"), NullObserver.Instance, cancellationToken).ConfigureAwait(false);
             }
+
+            // The source side converts as the migration did, and both sides print values alike.
+            await settings.ApplyAsync(connection, NullObserver.Instance, cancellationToken).ConfigureAwait(false);
 
             // hashtextextended (PostgreSQL 11+) is a 64-bit hash several times cheaper than md5 text;
             // the sum of bigint is numeric, so it cannot overflow.

@@ -1,5 +1,6 @@
 using Confiture.Core.Connections;
 using Confiture.Core.Migration;
+using Confiture.Core.Record;
 using Confiture.Core.Sql;
 using Npgsql;
 
@@ -13,7 +14,8 @@ namespace Confiture.Core.Verification;
 internal static class TableVerifier
 {
     public static async Task<TableVerification> VerifyAsync(
-        DatabaseEndpoint source, DatabaseEndpoint target, string sessionSourceSchema, VerificationRequest request, CancellationToken cancellationToken)
+        DatabaseEndpoint source, DatabaseEndpoint target, string sessionSourceSchema, VerificationRequest request, MigratedMap? sessionMap,
+        CancellationToken cancellationToken)
     {
         var sourceSchema = request.SourceSchema ?? sessionSourceSchema;
         var targetTable = request.EffectiveTargetTable;
@@ -32,17 +34,34 @@ internal static class TableVerifier
         }
 
         var sourceInfo = FindAsync(source, sourceSchema, request.SourceTable, "source", cancellationToken);
-        var targetInfo = FindAsync(target, request.TargetSchema, targetTable, "target", cancellationToken);
-        var columns = ColumnMapper.Resolve(request.SourceTable, (await sourceInfo.ConfigureAwait(false)).Columns,
-            targetTable, (await targetInfo.ConfigureAwait(false)).Columns, request.ColumnMapping);
+        TableCatalog.TableInfo targetInfo;
+        ConversionSettings settings;
+        MigratedMap? recorded;
+        await using (var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false))
+        {
+            targetInfo = await TableCatalog.FindAsync(connection, request.TargetSchema, targetTable, cancellationToken).ConfigureAwait(false)
+                ?? throw NotFound(target, request.TargetSchema, targetTable, "target", null);
+            settings = await ConversionSettings.ReadAsync(connection, cancellationToken).ConfigureAwait(false);
+            recorded = sessionMap ?? await TableMapRecord.ReadAsync(connection, request.TargetSchema, targetTable, cancellationToken).ConfigureAwait(false);
+        }
+
+        // A map recorded for another source table says nothing about this comparison.
+        if (recorded is not null && (recorded.SourceTable != request.SourceTable || recorded.SourceSchema != sourceSchema))
+        {
+            recorded = null;
+        }
+
+        var sourceColumns = (await sourceInfo.ConfigureAwait(false)).Columns;
+        var coverage = new ColumnCoverage(request.ColumnMapping, recorded, sessionMap is not null);
+        var columns = ColumnMapper.Resolve(request.SourceTable, sourceColumns, targetTable, targetInfo.Columns, coverage.Pairs, forWrite: false);
         var keys = request.Detailed
-            ? await KeyColumnsAsync(target, (await targetInfo.ConfigureAwait(false)).Oid, columns, request.SourceTable, targetTable, cancellationToken).ConfigureAwait(false)
+            ? await KeyColumnsAsync(target, targetInfo.Oid, columns, request.SourceTable, targetTable, cancellationToken).ConfigureAwait(false)
             : [];
 
         var sourceSide = DigestSide.OpenAsync(source, SqlText.Qualified(sourceSchema, request.SourceTable),
-            columns.Select(c => c.SourceSideExpression).ToList(), keys.Select(k => k.SourceSideExpression).ToList(), cancellationToken);
+            columns.Select(c => c.SourceDigestExpression).ToList(), keys.Select(k => k.SourceSideExpression).ToList(), settings, cancellationToken);
         var targetSide = DigestSide.OpenAsync(target, SqlText.Qualified(request.TargetSchema, targetTable),
-            columns.Select(c => SqlText.Identifier(c.Target.Name)).ToList(), keys.Select(k => SqlText.Identifier(k.Target.Name)).ToList(), cancellationToken);
+            columns.Select(c => c.TargetDigestExpression).ToList(), keys.Select(k => SqlText.Identifier(k.Target.Name)).ToList(), settings, cancellationToken);
         await using var left = await sourceSide.ConfigureAwait(false);
         await using var right = await targetSide.ConfigureAwait(false);
 
@@ -63,6 +82,10 @@ internal static class TableVerifier
             SourceChecksum = sourceSum,
             TargetChecksum = targetSum,
             Differences = differences,
+            MapSource = coverage.Source,
+            ComparedColumns = columns.Select(c => c.Pair).ToList(),
+            NotCompared = coverage.NotCompared(columns, sourceColumns, targetInfo.Columns),
+            Uncovered = coverage.Uncovered(columns),
         };
     }
 

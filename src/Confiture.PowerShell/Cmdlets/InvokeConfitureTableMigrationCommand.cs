@@ -136,9 +136,21 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
                 _ => Run((_, token) => migration.Migrator.AnalyzeTablesAsync(SourceSchema, [SourceTable], cancellationToken: token))[0].Strategy,
             };
 
+            IReadOnlyList<string> statements;
+            try
+            {
+                statements = Run((_, token) => migration.Migrator.PlanMigrationAsync(request, strategy, token));
+            }
+            catch (ConfitureException ex) when (ex.Kind == ConfitureErrorKind.ForeignTableOutOfDate && Strategy == StrategyChoice.Auto)
+            {
+                // Copy reads the source table itself: the right choice when the foreign table lags behind it.
+                WriteVerbose($"{ex.Message} Auto chose Copy instead.");
+                strategy = MigrationStrategy.Copy;
+                statements = Run((_, token) => migration.Migrator.PlanMigrationAsync(request, strategy, token));
+            }
+
             var what = $"{TargetSchema}.{targetTable} on {migration.Target}";
             var action = $"{(Truncate ? "Replace all rows with" : Append ? "Append" : "Insert")} the rows of {SourceSchema ?? migration.SourceSchema}.{SourceTable} ({strategy})";
-            var statements = Run((_, token) => migration.Migrator.PlanMigrationAsync(request, strategy, token));
             var description = $"{action} into {what}:" + Environment.NewLine + string.Join(Environment.NewLine, statements.Select(s => "  " + s + ";"));
             if (!ShouldProcess(description, $"{action} into {what}?", "Invoke-ConfitureTableMigration") || (Truncate && !ConfirmTruncate(what)))
             {

@@ -99,13 +99,30 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
                 var result = Run((_, token) => migration.Migrator.VerifyMigrationAsync(request, token));
                 WriteVerbose($"[{clock.ElapsedMilliseconds} ms] Compared \"{result.SourceSchema}\".\"{result.SourceTable}\" on {migration.Source} ({result.SourceCount} rows) "
                     + $"with \"{result.TargetSchema}\".\"{result.TargetTable}\" on {migration.Target} ({result.TargetCount} rows){(request.Checksum ? ", with checksums" : string.Empty)}: "
-                    + (result.Match ? "match" : "MISMATCH"));
+                    + (result.Match ? "match" : "MISMATCH: " + result.MismatchReason) + $" ({result.Coverage})");
+                foreach (var column in result.NotCompared)
+                {
+                    WriteVerbose($"Not compared: {column}");
+                }
+
+                if (request.Checksum && result.MapSource?.StartsWith("same names", StringComparison.Ordinal) == true && result.NotCompared.Any(c => c.Side == "target"))
+                {
+                    WriteWarning($"No map is known for \"{result.TargetSchema}\".\"{result.TargetTable}\" (not migrated in this session, none recorded on the target): " +
+                        $"compared the columns both tables share by name; not compared: {string.Join(", ", result.NotCompared.Where(c => c.Side == "target").Select(c => c.Column))}. Pass -ColumnMapping to compare the others.");
+                }
                 verified = result.Match;
                 if (!Quiet)
                 {
                     WriteObject(new ConfitureVerification(result.SourceSchema, result.SourceTable, result.TargetSchema, result.TargetTable,
                         result.SourceCount, result.TargetCount, result.SourceChecksum, result.TargetChecksum,
-                        [.. result.Differences.Select(d => new ConfitureRowDifference(d.Key, d.Kind.ToString()))], migration));
+                        [.. result.Differences.Select(d => new ConfitureRowDifference(d.Key, d.Kind.ToString()))], migration)
+                    {
+                        Match = result.Match,
+                        MismatchReason = result.MismatchReason,
+                        Coverage = result.Coverage,
+                        ComparedColumns = [.. result.ComparedColumns.Select(c => c.ToString())],
+                        NotCompared = [.. result.NotCompared.Select(c => c.ToString())],
+                    });
                 }
             }, target: table, terminating: false);
             _allMatch &= verified;

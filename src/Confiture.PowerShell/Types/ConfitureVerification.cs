@@ -54,8 +54,20 @@ public sealed class ConfitureVerification
     /// <summary>The rows found to differ, by key (with -Detailed).</summary>
     public ConfitureRowDifference[] Differences { get; }
 
-    /// <summary>Whether the counts agree, and the digests too when computed.</summary>
-    public bool Match => SourceCount == TargetCount && ChecksumMatch != false;
+    /// <summary>Whether the counts agree, the digests too when computed, and the checksum covers every column the migration wrote.</summary>
+    public bool Match { get; internal init; }
+
+    /// <summary>Why Match is false, in words (null when it is true).</summary>
+    public string? MismatchReason { get; internal init; }
+
+    /// <summary>What was compared: row counts only, or counts and a checksum of which columns, with the map's origin.</summary>
+    public string Coverage { get; internal init; } = "row counts only";
+
+    /// <summary>The columns the checksum covers, as source -> target (empty for a count-only check).</summary>
+    public string[] ComparedColumns { get; internal init; } = [];
+
+    /// <summary>Every column of either table the checksum leaves out, each with why ("took its default", "excluded").</summary>
+    public string[] NotCompared { get; internal init; } = [];
 
     /// <summary>Target minus source: negative means rows are missing on the target.</summary>
     public long Difference => TargetCount - SourceCount;

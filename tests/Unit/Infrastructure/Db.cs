@@ -22,11 +22,19 @@ public static class Db
         return (T)value!;
     }
 
-    /// <summary>Every row of a query as text, in order: a content snapshot to compare across servers.</summary>
+    /// <summary>
+    /// Every row of a query as text, in order: a content snapshot to compare across servers, so
+    /// printed under the same settings on both (the test servers run in different zones and styles).
+    /// </summary>
     public static async Task<List<string>> RowsAsync(string connectionString, string sql)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
+        await using (var settings = new NpgsqlCommand("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3", connection))
+        {
+            await settings.ExecuteNonQueryAsync();
+        }
+
         await using var command = new NpgsqlCommand(sql, connection);
         await using var reader = await command.ExecuteReaderAsync();
         var rows = new List<string>();

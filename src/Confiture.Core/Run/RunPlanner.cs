@@ -1,0 +1,76 @@
+using Confiture.Core.Connections;
+using Confiture.Core.Migration;
+using Confiture.Core.Sql;
+
+namespace Confiture.Core.Run;
+
+/// <summary>Plans a run from its tables: each table's plan, their key order, and how they are emptied.</summary>
+internal static class RunPlanner
+{
+    public static async Task<RunPlan> PlanAsync(
+        DatabaseEndpoint target, TableMigrator migrator, string foreignSchema, IReadOnlyList<RunTable> tables, CancellationToken cancellationToken)
+    {
+        if (tables.Count == 0)
+        {
+            throw new ConfitureException(ConfitureErrorKind.InvalidArgument, "A run needs at least one table.", recommendedAction: "Name the tables to migrate (wildcards such as * are allowed).");
+        }
+
+        var duplicate = tables.GroupBy(t => (t.Request.TargetSchema, t.Request.EffectiveTargetTable)).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+        {
+            throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
+                $"Target table \"{duplicate.Key.TargetSchema}\".\"{duplicate.Key.EffectiveTargetTable}\" is named more than once in the run ({string.Join(", ", duplicate.Select(t => t.Request.SourceTable))}).",
+                duplicate.Key.EffectiveTargetTable, "Give each source table its own target table.");
+        }
+
+        var together = tables.Count > 1 && tables.Any(t => t.Request.Truncate);
+        if (tables.Count > 1 && tables.Any(t => t.Request.Parallel > 1))
+        {
+            throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
+                "-Parallel splits one table; a run of several tables shares one snapshot table by table.", null,
+                "Migrate the large table alone with -Parallel, or leave -Parallel out for the run.");
+        }
+
+        await using var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var plans = new List<MigrationPlan>(tables.Count);
+        foreach (var table in tables)
+        {
+            // Tables emptied together need no TRUNCATE of their own (and would fail on each other's keys).
+            var request = together ? table.Request with { Truncate = false } : table.Request;
+            plans.Add(await migrator.PlanAsync(connection, request, table.Strategy, cancellationToken).ConfigureAwait(false));
+        }
+
+        var byOid = plans.ToDictionary(p => p.TargetOid);
+        var keys = await ForeignKeyGraph.ReadAsync(connection, byOid.Keys, cancellationToken).ConfigureAwait(false);
+        if (together || plans.Any(p => p.Request.Truncate))
+        {
+            var outside = keys.FirstOrDefault(k => byOid.ContainsKey(k.To) && !byOid.ContainsKey(k.From));
+            if (outside is not null)
+            {
+                throw new ConfitureException(ConfitureErrorKind.RunNotPossible,
+                    $"{outside.ToName} cannot be emptied: {outside.FromName} references it (key \"{outside.Definition.Name}\") and is not part of the run.",
+                    outside.ToName, $"Add {outside.FromName} to the run, or empty it first yourself.");
+            }
+        }
+
+        var groups = new List<RunGroup>();
+        foreach (var members in ForeignKeyGraph.Order(plans.Select(p => p.TargetOid).ToList(), keys))
+        {
+            var set = members.ToHashSet();
+            var cycleKeys = members.Count > 1
+                ? keys.Where(k => set.Contains(k.From) && set.Contains(k.To) && k.From != k.To).Select(k => k.Definition).ToList()
+                : [];
+            var groupPlans = members.Select(m => byOid[m]).ToList();
+            if (cycleKeys.Count > 0 && groupPlans.Any(p => p.Request.DeferIndexes))
+            {
+                throw new ConfitureException(ConfitureErrorKind.RunNotPossible,
+                    $"Tables {string.Join(", ", groupPlans.Select(p => p.QualifiedTarget))} reference each other in a cycle; -DeferIndexes cannot drop their keys as well.",
+                    groupPlans[0].TargetTable, "Leave -DeferIndexes out for this run.");
+            }
+
+            groups.Add(new RunGroup(groupPlans, cycleKeys));
+        }
+
+        return new RunPlan(groups, together ? plans.Select(p => p.QualifiedTarget).ToList() : [], foreignSchema);
+    }
+}
