@@ -27,25 +27,56 @@ internal static class SyncMark
     public static async Task<long> SnapshotHorizonAsync(NpgsqlConnection source, CancellationToken cancellationToken) =>
         await SqlExecutor.ScalarAsync<long>(source, "SELECT txid_snapshot_xmin(txid_current_snapshot())", cancellationToken).ConfigureAwait(false);
 
-    /// <summary>The mark of the last sync of this table from this source table with this mapping, or null.</summary>
+    /// <summary>The mark of the last sync of this table from this source table with this mapping, or null (also when it may not be read).</summary>
     public static async Task<long?> ReadAsync(NpgsqlConnection target, MigrationPlan plan, CancellationToken cancellationToken)
     {
-        if (!await SqlExecutor.ScalarAsync<bool>(target, $"SELECT to_regclass({SqlText.Literal(Table)}) IS NOT NULL", cancellationToken).ConfigureAwait(false))
+        if (!await ExistsAsync(target, cancellationToken).ConfigureAwait(false))
         {
             return null;
         }
 
-        var marks = await SqlExecutor.ListAsync(target,
-            $"SELECT source_xmin FROM {Table} WHERE target_schema = $1 AND target_table = $2 AND source_schema = $3 AND source_table = $4 AND columns = $5",
-            r => r.GetInt64(0), cancellationToken,
-            plan.Request.TargetSchema, plan.TargetTable, plan.SourceSchema, plan.Request.SourceTable, Columns(plan)).ConfigureAwait(false);
-        return marks.Count == 0 ? null : marks[0];
+        try
+        {
+            var marks = await SqlExecutor.ListAsync(target,
+                $"SELECT source_xmin FROM {Table} WHERE target_schema = $1 AND target_table = $2 AND source_schema = $3 AND source_table = $4 AND columns = $5",
+                r => r.GetInt64(0), cancellationToken,
+                plan.Request.TargetSchema, plan.TargetTable, plan.SourceSchema, plan.Request.SourceTable, Columns(plan)).ConfigureAwait(false);
+            return marks.Count == 0 ? null : marks[0];
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            // Another role's record: as good as none, the caller compares the whole table (its
+            // transaction is aborted and rolled back for that).
+            return null;
+        }
     }
 
-    /// <summary>Records the mark, inside the caller's (the sync's) transaction.</summary>
+    /// <summary>
+    /// Records the mark, inside the caller's (the sync's) transaction. A role that may not create or
+    /// write the record still syncs: a savepoint keeps the failure from aborting the sync, and the
+    /// next -ChangedSince sync, finding no mark, compares the whole table.
+    /// </summary>
     public static async Task WriteAsync(NpgsqlConnection target, MigrationPlan plan, long horizon, IOperationObserver observer, CancellationToken cancellationToken)
     {
-        if (!await SqlExecutor.ScalarAsync<bool>(target, $"SELECT to_regclass({SqlText.Literal(Table)}) IS NOT NULL", cancellationToken).ConfigureAwait(false))
+        await SqlExecutor.ExecuteAsync(target, SqlStatement.Plain("SAVEPOINT confiture_sync_mark"), observer, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await UpsertAsync(target, plan, horizon, observer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            await SqlExecutor.ExecuteAsync(target, SqlStatement.Plain("ROLLBACK TO SAVEPOINT confiture_sync_mark"), observer, cancellationToken).ConfigureAwait(false);
+            observer.Warning($"The sync of {plan.QualifiedTarget} could not record where it read the source ({ex.MessageText}): the next -ChangedSince sync of it will compare the whole table. " +
+                             $"Grant {target.UserName} CREATE on the target database, or on schema confiture and its table sync_mark, to let it.");
+            return;
+        }
+
+        await SqlExecutor.ExecuteAsync(target, SqlStatement.Plain("RELEASE SAVEPOINT confiture_sync_mark"), observer, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task UpsertAsync(NpgsqlConnection target, MigrationPlan plan, long horizon, IOperationObserver observer, CancellationToken cancellationToken)
+    {
+        if (!await ExistsAsync(target, cancellationToken).ConfigureAwait(false))
         {
             await SqlExecutor.ExecuteAsync(target, SqlStatement.Plain($"SELECT pg_advisory_xact_lock({CreationLock})"), observer, cancellationToken).ConfigureAwait(false);
             await SqlExecutor.ExecuteAsync(target, SqlStatement.Plain("CREATE SCHEMA IF NOT EXISTS confiture"), observer, cancellationToken).ConfigureAwait(false);
@@ -69,6 +100,12 @@ internal static class SyncMark
             "columns = EXCLUDED.columns, source_xmin = EXCLUDED.source_xmin, synced_at = now()"),
             observer, cancellationToken, plan.Request.TargetSchema, plan.TargetTable, plan.SourceSchema, plan.Request.SourceTable, Columns(plan), horizon).ConfigureAwait(false);
     }
+
+    /// <summary>From the catalog: to_regclass fails without USAGE on the schema, where "no mark" is the answer.</summary>
+    private static async Task<bool> ExistsAsync(NpgsqlConnection target, CancellationToken cancellationToken) =>
+        await SqlExecutor.ScalarAsync<bool>(target,
+            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'confiture' AND c.relname = 'sync_mark')",
+            cancellationToken).ConfigureAwait(false);
 
     /// <summary>
     /// The condition, on the source, for the rows written since the mark: age() compares transaction

@@ -83,4 +83,28 @@ public sealed class ChangedSinceTests(ServerFixture fixture)
         Assert.Equal(1, result.Sync.RowsUpdated);
         Assert.Equal(["Old time"], await Db.RowsAsync(s.TargetAdmin, "SELECT name FROM items WHERE id = 10"));
     }
+
+    [Fact]
+    public async Task A_role_that_may_not_record_the_mark_still_syncs_and_the_next_sync_compares_the_whole_table()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, $"{Items}; INSERT INTO items SELECT g, 'Item ' || g, now() FROM generate_series(1, 1000) g");
+        await Db.ExecAsync(s.Databases.TargetMigrator, Items);
+        var migrator = s.Migrator();
+        await migrator.MigrateTableCopyAsync(ItemsRequest);
+        // The record's schema exists, made by another role that grants nothing.
+        await Db.ExecAsync(s.TargetAdmin, "DROP SCHEMA IF EXISTS confiture CASCADE; CREATE SCHEMA confiture");
+        await Db.ExecAsync(s.SourceAdmin, "UPDATE items SET name = 'First' WHERE id = 1");
+        var observer = new RecordingObserver();
+
+        var first = await migrator.SyncTableAsync(ItemsRequest, changedSince: "changed_at", observer);
+        await Db.ExecAsync(s.SourceAdmin, "UPDATE items SET name = 'Second' WHERE id = 2");
+        var second = await migrator.SyncTableAsync(ItemsRequest, changedSince: "changed_at", observer);
+
+        Assert.Equal(1, first.Sync!.RowsUpdated);
+        Assert.Equal(1, second.Sync!.RowsUpdated);
+        Assert.True(second.Sync.RangesCompared > 0);
+        Assert.Contains(observer.Warnings, w => w.Contains("could not record", StringComparison.Ordinal));
+        Assert.Equal(["1 | First", "2 | Second"], await Db.RowsAsync(s.TargetAdmin, "SELECT id, name FROM items WHERE id <= 2 ORDER BY id"));
+    }
 }
