@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Confiture.Core.Connections;
+using Confiture.Core.Record;
 using Confiture.Core.Sql;
 using Confiture.Core.Verification;
 using Npgsql;
@@ -29,7 +30,24 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
         IReadOnlyList<MappedColumn> keys;
         await using (var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false))
         {
-            plan = await migrator.PlanAsync(connection, request with { Append = true }, MigrationStrategy.Copy, cancellationToken).ConfigureAwait(false);
+            // Given no mapping, a sync keeps the one the table was migrated with, as a verification
+            // does: by shared names, a renamed column would get no value in the rows it inserts.
+            var recorded = request.ColumnMapping is null && request.Map is null && !request.SharedColumnsOnly
+                ? await TableMapRecord.ReadAsync(connection, request.TargetSchema, request.EffectiveTargetTable, cancellationToken).ConfigureAwait(false)
+                : null;
+            if (recorded is not null && recorded.SourceTable == request.SourceTable)
+            {
+                plan = await migrator.PlanAsync(connection, request with { Append = true, ColumnMapping = recorded.Columns }, MigrationStrategy.Copy, cancellationToken)
+                    .ConfigureAwait(false);
+                if (plan.SourceSchema != recorded.SourceSchema)
+                {
+                    plan = await migrator.PlanAsync(connection, request with { Append = true }, MigrationStrategy.Copy, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            else
+            {
+                plan = await migrator.PlanAsync(connection, request with { Append = true }, MigrationStrategy.Copy, cancellationToken).ConfigureAwait(false);
+            }
         }
 
         keys = await TableVerifier.KeyColumnsAsync(target, plan.TargetOid, plan.Columns, request.SourceTable, plan.TargetTable, cancellationToken).ConfigureAwait(false);

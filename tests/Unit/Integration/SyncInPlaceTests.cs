@@ -108,4 +108,19 @@ public sealed class SyncInPlaceTests(ServerFixture fixture)
         Assert.Equal(10, result.Sync!.RowsUpdated);
         Assert.Equal(10L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM users WHERE email IS NULL"));
     }
+
+    [Fact]
+    public async Task A_sync_given_no_mapping_keeps_the_one_the_table_was_migrated_with()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        var migrator = await MigratedWithPostsAsync(s, "CASCADE");
+        await Db.ExecAsync(s.SourceAdmin, "UPDATE users SET full_name = 'Renamed' WHERE id = 8; INSERT INTO users VALUES (6000, 'Newcomer', NULL)");
+
+        // Another process: it knows the table only from the target's record.
+        var later = s.Migrator();
+        var result = await later.SyncTableAsync(new TableMigrationRequest { SourceTable = "users" });
+
+        Assert.Equal(new SyncResult(1, 1, 0, result.Sync!.RangesCompared), result.Sync);
+        Assert.Equal(["8 | Renamed", "6000 | Newcomer"], await Db.RowsAsync(s.TargetAdmin, "SELECT id, display_name FROM users WHERE id IN (8, 6000) ORDER BY id"));
+    }
 }
