@@ -82,7 +82,7 @@ internal static class ColumnMapper
     /// that would fix it.
     /// </summary>
     public static IReadOnlyList<ColumnPair> PairsFromMap(
-        string sourceTable, IReadOnlyList<TableColumn> source, string targetTable, IReadOnlyList<TableColumn> target, TableMap map)
+        string sourceTable, IReadOnlyList<TableColumn> source, string targetTable, IReadOnlyList<TableColumn> target, TableMap map, bool forWrite = true)
     {
         foreach (var name in map.Rename.Keys.Concat(map.Exclude).Where(n => source.All(c => c.Name != n)))
         {
@@ -111,7 +111,8 @@ internal static class ColumnMapper
 
         var fed = pairs.Select(p => p.Target).ToHashSet(StringComparer.Ordinal);
         var unfed = target.Where(t => !t.Generated && !fed.Contains(t.Name) && !map.Default.Contains(t.Name)).Select(t => t.Name).ToList();
-        if (lost.Count == 0 && unfed.Count == 0)
+        // A comparison covers what the map moves and reports the rest; only a write must account for every column.
+        if (!forWrite || (lost.Count == 0 && unfed.Count == 0))
         {
             return pairs;
         }
@@ -120,12 +121,12 @@ internal static class ColumnMapper
         var fixes = new List<string>();
         foreach (var column in lost)
         {
-            var near = NearestName(column, unfed);
+            var near = NearestName(column, unfed, renamed: true);
             problems.Add($"source column \"{column}\" has no target column{(near is null ? string.Empty : $" (did you mean \"{near}\"?)")}");
             fixes.Add(near is null ? $"Exclude = '{column}'" : $"Rename = @{{ {column} = '{near}' }}");
         }
 
-        foreach (var column in unfed.Where(u => lost.All(l => NearestName(l, unfed) != u)))
+        foreach (var column in unfed.Where(u => lost.All(l => NearestName(l, unfed, renamed: true) != u)))
         {
             problems.Add($"target column \"{column}\" gets no value");
             fixes.Add($"Default = '{column}'");
@@ -146,7 +147,13 @@ internal static class ColumnMapper
     }
 
     /// <summary>The closest name within a small edit distance, ignoring case, or null.</summary>
-    internal static string? NearestName(string wanted, IEnumerable<string> names)
+    /// <param name="wanted">The name asked for.</param>
+    /// <param name="names">The names there are.</param>
+    /// <param name="renamed">
+    /// Looking for what a column became in a new schema, where renames reword more than a typo does
+    /// (return_date, returned_at): a wider distance is still a likely answer.
+    /// </param>
+    internal static string? NearestName(string wanted, IEnumerable<string> names, bool renamed = false)
     {
         string? best = null;
         var bestDistance = int.MaxValue;
@@ -160,7 +167,7 @@ internal static class ColumnMapper
             }
         }
 
-        return bestDistance <= Math.Max(2, wanted.Length / 4) ? best : null;
+        return bestDistance <= (renamed ? Math.Max(3, wanted.Length / 3) : Math.Max(2, wanted.Length / 4)) ? best : null;
     }
 
     private static int EditDistance(string a, string b)

@@ -40,6 +40,9 @@ public sealed class MigrationMap
     /// <summary>The source tables the map names.</summary>
     public IReadOnlyCollection<string> Tables => _tables.Keys;
 
+    /// <summary>Whether the map has an entry for the source table.</summary>
+    public bool Names(string sourceTable) => _tables.ContainsKey(sourceTable);
+
     /// <summary>The entry for a source table (an empty one when the map does not name it).</summary>
     public TableMap For(string sourceTable) => _tables.GetValueOrDefault(sourceTable) ?? TableMap.Empty;
 }

@@ -33,7 +33,7 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
             // Given no mapping, a sync keeps the one the table was migrated with, as a verification
             // does: by shared names, a renamed column would get no value in the rows it inserts.
             var recorded = request.ColumnMapping is null && request.Map is null && !request.SharedColumnsOnly
-                ? await TableMapRecord.ReadAsync(connection, request.TargetSchema, request.EffectiveTargetTable, cancellationToken).ConfigureAwait(false)
+                ? await RecordedMapAsync(connection, request, cancellationToken).ConfigureAwait(false)
                 : null;
             if (recorded is not null && recorded.SourceTable == request.SourceTable)
             {
@@ -67,6 +67,19 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
 
         return new TableMigrationResult(plan.SourceSchema, request.SourceTable, request.TargetSchema, plan.TargetTable, MigrationStrategy.Copy,
             result.RowsChanged, clock.Elapsed, plan.Columns.Select(c => c.Pair).ToList()) { Sync = result };
+    }
+
+    /// <summary>The recorded map, or null also when this role may not read the record (then the request's own rule applies).</summary>
+    private static async Task<MigratedMap?> RecordedMapAsync(NpgsqlConnection connection, TableMigrationRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await TableMapRecord.ReadAsync(connection, request.TargetSchema, request.EffectiveTargetTable, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            return null;
+        }
     }
 
     private async Task<SyncResult> SyncRangesAsync(MigrationPlan plan, IReadOnlyList<MappedColumn> keys, CancellationToken cancellationToken)

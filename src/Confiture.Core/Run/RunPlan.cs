@@ -24,6 +24,9 @@ public sealed class RunPlan
 
     internal IReadOnlyList<RunGroup> Groups { get; }
 
+    /// <summary>The tables that could not be planned, with why: they are not part of the run.</summary>
+    public IReadOnlyList<(string Table, ConfitureException Error)> Failures { get; init; } = [];
+
     /// <summary>The run's target tables, emptied together in one statement before the first load (several tables with -Truncate).</summary>
     public IReadOnlyList<string> TruncateTogether { get; }
 
@@ -32,11 +35,17 @@ public sealed class RunPlan
     /// <summary>The source tables in load order, one list per group (a group of several is a key cycle).</summary>
     public IReadOnlyList<IReadOnlyList<string>> Order => Groups.Select(g => (IReadOnlyList<string>)g.Plans.Select(p => p.Request.SourceTable).ToList()).ToList();
 
+    /// <summary>Each table's strategy, in load order.</summary>
+    public IReadOnlyList<MigrationStrategy> Strategies => Groups.SelectMany(g => g.Plans).Select(p => p.Strategy).ToList();
+
     /// <summary>How many groups the run loads, one transaction each.</summary>
     public int GroupCount => Groups.Count;
 
     /// <summary>The tables of one group, for messages.</summary>
     public IReadOnlyList<string> GroupTables(int group) => Order[group];
+
+    /// <summary>The earlier groups a group references by foreign key: when one failed, the group cannot load.</summary>
+    public IReadOnlyList<int> ParentGroups(int group) => Groups[group].Parents;
 
     /// <summary>Every statement the run will run, in order, for -WhatIf and -Verbose.</summary>
     public IReadOnlyList<string> Describe()
@@ -78,4 +87,7 @@ public sealed class RunPlan
 }
 
 /// <summary>Tables committed in one target transaction: one alone, or the members of a key cycle.</summary>
-internal sealed record RunGroup(IReadOnlyList<MigrationPlan> Plans, IReadOnlyList<ForeignKeyDefinition> CycleKeys);
+/// <param name="Plans">The tables, in load order.</param>
+/// <param name="CycleKeys">The keys among them, dropped and added back in their transaction.</param>
+/// <param name="Parents">The earlier groups whose tables these reference: a failed parent means these cannot load.</param>
+internal sealed record RunGroup(IReadOnlyList<MigrationPlan> Plans, IReadOnlyList<ForeignKeyDefinition> CycleKeys, IReadOnlyList<int> Parents);

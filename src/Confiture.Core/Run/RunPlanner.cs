@@ -33,11 +33,20 @@ internal static class RunPlanner
 
         await using var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
         var plans = new List<MigrationPlan>(tables.Count);
+        var failures = new List<(string Table, ConfitureException Error)>();
         foreach (var table in tables)
         {
             // Tables emptied together need no TRUNCATE of their own (and would fail on each other's keys).
             var request = together ? table.Request with { Truncate = false } : table.Request;
-            plans.Add(await migrator.PlanAsync(connection, request, table.Strategy, cancellationToken).ConfigureAwait(false));
+            try
+            {
+                plans.Add(await migrator.PlanAsync(connection, request, table.Strategy, cancellationToken).ConfigureAwait(false));
+            }
+            catch (ConfitureException ex) when (ex.Kind is not (ConfitureErrorKind.ConnectionFailed or ConfitureErrorKind.AuthenticationFailed))
+            {
+                // One table that cannot be planned is that table's error; the run goes on without it.
+                failures.Add((table.Request.SourceTable, ex));
+            }
         }
 
         var byOid = plans.ToDictionary(p => p.TargetOid);
@@ -54,9 +63,16 @@ internal static class RunPlanner
         }
 
         var groups = new List<RunGroup>();
+        var groupOf = new Dictionary<uint, int>();
         foreach (var members in ForeignKeyGraph.Order(plans.Select(p => p.TargetOid).ToList(), keys))
         {
             var set = members.ToHashSet();
+            var parents = keys.Where(k => set.Contains(k.From) && !set.Contains(k.To) && groupOf.ContainsKey(k.To)).Select(k => groupOf[k.To]).Distinct().Order().ToList();
+            foreach (var member in members)
+            {
+                groupOf[member] = groups.Count;
+            }
+
             var cycleKeys = members.Count > 1
                 ? keys.Where(k => set.Contains(k.From) && set.Contains(k.To) && k.From != k.To).Select(k => k.Definition).ToList()
                 : [];
@@ -68,9 +84,9 @@ internal static class RunPlanner
                     groupPlans[0].TargetTable, "Leave -DeferIndexes out for this run.");
             }
 
-            groups.Add(new RunGroup(groupPlans, cycleKeys));
+            groups.Add(new RunGroup(groupPlans, cycleKeys, parents));
         }
 
-        return new RunPlan(groups, together ? plans.Select(p => p.QualifiedTarget).ToList() : [], foreignSchema);
+        return new RunPlan(groups, together ? plans.Select(p => p.QualifiedTarget).ToList() : [], foreignSchema) { Failures = failures };
     }
 }

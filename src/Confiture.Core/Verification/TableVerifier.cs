@@ -52,7 +52,9 @@ internal static class TableVerifier
         }
 
         var sourceColumns = (await sourceInfo.ConfigureAwait(false)).Columns;
-        var coverage = new ColumnCoverage(request.ColumnMapping, recorded, sessionMap is not null);
+        var given = request.ColumnMapping
+            ?? (request.Map is null ? null : ColumnMapper.PairsFromMap(request.SourceTable, sourceColumns, targetTable, targetInfo.Columns, request.Map, forWrite: false));
+        var coverage = new ColumnCoverage(given, recorded, sessionMap is not null);
         var columns = ColumnMapper.Resolve(request.SourceTable, sourceColumns, targetTable, targetInfo.Columns, coverage.Pairs, forWrite: false);
         var keys = request.Detailed
             ? await KeyColumnsAsync(target, targetInfo.Oid, columns, request.SourceTable, targetTable, cancellationToken).ConfigureAwait(false)

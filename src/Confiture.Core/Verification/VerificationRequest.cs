@@ -20,6 +20,9 @@ public sealed record VerificationRequest
     /// <summary>Source column to target column, as migrated; null compares every column both tables share by name.</summary>
     public IReadOnlyList<ColumnPair>? ColumnMapping { get; init; }
 
+    /// <summary>The map entry of the table, used when no <see cref="ColumnMapping"/> is given.</summary>
+    public TableMap? Map { get; init; }
+
     /// <summary>Also compare an order-independent digest of every row's mapped values, computed on each server.</summary>
     public bool Checksum { get; init; }
 

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Management.Automation;
 using Confiture.Core;
 using Confiture.Core.Migration;
+using Confiture.Core.Run;
 using Confiture.PowerShell.Completion;
 using Confiture.PowerShell.Hosting;
 using Confiture.PowerShell.Types;
@@ -24,12 +25,12 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
     [ValidateNotNull]
     public ConfitureMigration? Migration { get; set; }
 
-    /// <summary>The source table (in the session's source schema unless -SourceSchema).</summary>
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    /// <summary>The source tables (in the session's source schema unless -SourceSchema); wildcards match the session's tables. Several tables make one run.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("Table")]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(SourceTableCompleter))]
-    public string SourceTable { get; set; } = string.Empty;
+    public string[] SourceTable { get; set; } = [];
 
     /// <summary>The source schema; left out, the session's.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -38,25 +39,30 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
     [ArgumentCompleter(typeof(SourceSchemaCompleter))]
     public string? SourceSchema { get; set; }
 
-    /// <summary>The target table; left out, the source table's name. Bound from a piped result, so a -Sync of it syncs the same table.</summary>
+    /// <summary>The target table (one source table only); left out, the map's, else the source table's name. Bound from a piped result, so a -Sync of it syncs the same table.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(TargetTableCompleter))]
     public string? TargetTable { get; set; }
 
-    /// <summary>The target schema (bound from a piped result).</summary>
+    /// <summary>The target schema; left out, the map's, else public. Bound from a piped result.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(TargetSchemaCompleter))]
-    public string TargetSchema { get; set; } = "public";
+    public string? TargetSchema { get; set; }
 
-    /// <summary>
-    /// Source column to target column (a hashtable or an ordered dictionary); left out, every column
-    /// both tables share by name. Bound from a piped result: a -Sync of it keeps its renames.
-    /// </summary>
+    /// <summary>Source column to target column (a hashtable or an ordered dictionary), and nothing else moves; left out, the map's entry (every column by name unless renamed or excluded). Bound from a piped result: a -Sync of it keeps its renames.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ValidateNotNull]
     public IDictionary? ColumnMapping { get; set; }
+
+    /// <summary>A migration map (a hashtable or a .psd1 path) keyed by source table: Table, Schema, Rename, Exclude, Default. The session keeps it.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public object? Map { get; set; }
+
+    /// <summary>The lenient rule of old: with no mapping, move the columns both tables share by name and leave the others without a word.</summary>
+    [Parameter]
+    public SwitchParameter SharedColumnsOnly { get; set; }
 
     /// <summary>Auto (ask the planner), Fdw or Copy.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -97,80 +103,242 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
     [ValidateNotNullOrEmpty]
     public string? ChangedSince { get; set; }
 
+    private readonly List<Pending> _pending = [];
+    private bool _strategyGiven;
+    private MigrationMap? _map;
+
+    /// <summary>One table waiting for the run, with what the pipeline bound for it.</summary>
+    private sealed record Pending(ConfitureMigration Migration, TableMigrationRequest Request, StrategyChoice Strategy, bool PipedAdvice);
+
+    /// <inheritdoc />
+    protected override void BeginProcessing()
+    {
+        // Given on the command line, the strategy is an order; bound from a piped object, advice.
+        _strategyGiven = MyInvocation.BoundParameters.ContainsKey(nameof(Strategy));
+        if (Map is not null)
+        {
+            Guard(() => _map = MigrationMaps.From(Map), target: Map, terminating: true);
+        }
+    }
+
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
         var migration = RequireSession(Migration);
-        var targetTable = string.IsNullOrEmpty(TargetTable) ? SourceTable : TargetTable;
-        Guard(() =>
+        if (_map is not null)
         {
-            var request = new TableMigrationRequest
+            migration.Map = _map;
+        }
+
+        foreach (var table in Expand(migration))
+        {
+            Guard(() =>
             {
-                SourceTable = SourceTable,
-                SourceSchema = SourceSchema,
-                TargetTable = TargetTable,
-                TargetSchema = TargetSchema,
-                ColumnMapping = ColumnMapping is null ? null : ColumnMappings.ToPairs(ColumnMapping, SourceTable),
-                Truncate = Truncate,
-                Append = Append,
-                ExpectedRows = ExpectedRows,
-                DeferIndexes = DeferIndexes,
-                Parallel = Parallel,
-            };
-            if (ChangedSince is not null && !Sync)
+                if (ChangedSince is not null && !Sync)
+                {
+                    throw new ConfitureException(ConfitureErrorKind.InvalidArgument, "-ChangedSince goes with -Sync.", table,
+                        "Add -Sync to bring an already migrated table up to date.");
+                }
+
+                var request = Request(migration, table);
+                if (Sync)
+                {
+                    SyncTable(migration, request, request.EffectiveTargetTable);
+                    return;
+                }
+
+                _pending.Add(new Pending(migration, request, Strategy, !_strategyGiven && MyInvocation.ExpectingInput));
+            }, target: table, terminating: false);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void EndProcessing()
+    {
+        if (_pending.Count == 0)
+        {
+            return;
+        }
+
+        var migration = _pending[0].Migration;
+        if (_pending.Any(p => !ReferenceEquals(p.Migration, migration)))
+        {
+            ThrowTerminatingError(ErrorRecords.InvalidArgument("The tables of one run must belong to one session.", migration,
+                "Pipe each session's tables into a call of their own."));
+        }
+
+        if (_pending.Count > 1 && (TargetTable is not null && !MyInvocation.ExpectingInput))
+        {
+            ThrowTerminatingError(ErrorRecords.InvalidArgument("-TargetTable names one table; the run has several.", TargetTable,
+                "Name the target tables in -Map (Table = 'new_name'), or migrate that table alone."));
+        }
+
+        RunPlan? plan = null;
+        Guard(() => plan = PlanRun(migration), target: _pending[0].Request.SourceTable, terminating: true);
+        foreach (var (table, error) in plan!.Failures)
+        {
+            WriteError(ErrorRecords.From(error, error.Target ?? table));
+        }
+
+        if (plan.GroupCount == 0)
+        {
+            return;
+        }
+
+        var what = _pending.Count == 1
+            ? $"{_pending[0].Request.TargetSchema}.{_pending[0].Request.EffectiveTargetTable} on {migration.Target}"
+            : $"{_pending.Count} tables on {migration.Target}";
+        var rows = plan.GroupCount == 1 && plan.Order[0].Count == 1
+            ? $"{_pending[0].Request.SourceSchema ?? migration.SourceSchema}.{plan.Order[0][0]} ({plan.Strategies[0]})"
+            : $"{plan.Order.Sum(g => g.Count)} tables ({string.Join(", ", plan.Order.SelectMany(g => g))})";
+        var action = $"{(Truncate ? "Replace all rows with" : Append ? "Append" : "Insert")} the rows of {rows}";
+        var description = $"{action} into {what}:" + Environment.NewLine + string.Join(Environment.NewLine, plan.Describe().Select(s => "  " + s + ";"));
+        if (!ShouldProcess(description, $"{action} into {what}?", "Invoke-ConfitureTableMigration") || (Truncate && !ConfirmTruncate(what)))
+        {
+            return;
+        }
+
+        MigrationRun? run = null;
+        Guard(() => run = Run((observer, token) => migration.Migrator.StartRunAsync(plan, observer, token)), target: _pending[0].Request.SourceTable, terminating: true);
+        try
+        {
+            var failed = new HashSet<int>();
+            for (var group = 0; group < plan.GroupCount; group++)
             {
-                throw new ConfitureException(ConfitureErrorKind.InvalidArgument, "-ChangedSince goes with -Sync.", SourceTable,
-                    "Add -Sync to bring an already migrated table up to date.");
+                var tables = plan.GroupTables(group);
+                var blocked = plan.ParentGroups(group).Where(failed.Contains).SelectMany(plan.GroupTables).ToList();
+                if (blocked.Count > 0)
+                {
+                    failed.Add(group);
+                    WriteError(ErrorRecords.From(new ConfitureException(ConfitureErrorKind.MigrationFailed,
+                        $"{string.Join(", ", tables)} not migrated: {(tables.Count == 1 ? "it references" : "they reference")} {string.Join(", ", blocked)}, which failed in this run.",
+                        tables[0], "Fix the failure of the referenced table and run these tables again."), tables[0]));
+                    continue;
+                }
+
+                var index = group;
+                var done = false;
+                Guard(() =>
+                {
+                    _progressId++;
+                    var results = Run((observer, token) => run!.MigrateGroupAsync(index, observer, token), WriteRowProgress);
+                    CompleteProgress(tables[0]);
+                    foreach (var result in results)
+                    {
+                        WriteObject(ToOutput(result, migration));
+                    }
+
+                    done = true;
+                }, target: tables[0], terminating: false);
+                if (!done)
+                {
+                    failed.Add(group);
+                }
+            }
+        }
+        finally
+        {
+            run?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    /// <summary>The table names this record names, wildcards matched against the session's tables.</summary>
+    private IEnumerable<string> Expand(ConfitureMigration migration)
+    {
+        foreach (var name in SourceTable)
+        {
+            if (!WildcardPattern.ContainsWildcardCharacters(name))
+            {
+                yield return name;
+                continue;
             }
 
-            if (Sync)
+            var pattern = new WildcardPattern(name, WildcardOptions.CultureInvariant);
+            var matches = migration.Tables.Where(pattern.IsMatch).ToList();
+            if (matches.Count == 0)
             {
-                SyncTable(migration, request, targetTable);
-                return;
+                WriteError(ErrorRecords.From(new ConfitureException(ConfitureErrorKind.TableNotFound,
+                    $"No table of the session matches \"{name}\".", name, $"The session's tables: {string.Join(", ", migration.Tables)}."), name));
             }
 
-            var strategy = Strategy switch
+            foreach (var match in matches)
             {
-                StrategyChoice.Fdw => MigrationStrategy.Fdw,
-                StrategyChoice.Copy => MigrationStrategy.Copy,
-                _ => Run((_, token) => migration.Migrator.AnalyzeTablesAsync(SourceSchema, [SourceTable], cancellationToken: token))[0].Strategy,
-            };
-
-            IReadOnlyList<string> statements;
-            try
-            {
-                statements = Run((_, token) => migration.Migrator.PlanMigrationAsync(request, strategy, token));
+                yield return match;
             }
-            catch (ConfitureException ex) when (ex.Kind == ConfitureErrorKind.ForeignTableOutOfDate && Strategy == StrategyChoice.Auto)
+        }
+    }
+
+    private TableMigrationRequest Request(ConfitureMigration migration, string table)
+    {
+        var entry = migration.Map?.For(table);
+        return new TableMigrationRequest
+        {
+            SourceTable = table,
+            SourceSchema = SourceSchema,
+            TargetTable = TargetTable ?? entry?.TargetTable,
+            TargetSchema = TargetSchema ?? entry?.TargetSchema ?? "public",
+            ColumnMapping = ColumnMapping is null ? null : ColumnMappings.ToPairs(ColumnMapping, table),
+            Map = entry,
+            SharedColumnsOnly = SharedColumnsOnly,
+            Truncate = Truncate,
+            Append = Append,
+            ExpectedRows = ExpectedRows,
+            DeferIndexes = DeferIndexes,
+            Parallel = Parallel,
+        };
+    }
+
+    /// <summary>
+    /// Decides each table's strategy and plans the run once. Several tables share one snapshot,
+    /// which only Copy can read, so the planner's Fdw advice becomes Copy there; a strategy given
+    /// on the command line is kept. A stale foreign table sends Auto to Copy.
+    /// </summary>
+    private RunPlan PlanRun(ConfitureMigration migration)
+    {
+        var alone = _pending.Count == 1;
+        var strategies = _pending.Select(p => p.Strategy switch
+        {
+            StrategyChoice.Fdw when !alone && p.PipedAdvice => MigrationStrategy.Copy,
+            StrategyChoice.Fdw => MigrationStrategy.Fdw,
+            StrategyChoice.Copy => MigrationStrategy.Copy,
+            _ when !alone => MigrationStrategy.Copy,
+            _ => Run((_, token) => migration.Migrator.AnalyzeTablesAsync(p.Request.SourceSchema, [p.Request.SourceTable], cancellationToken: token))[0].Strategy,
+        }).ToArray();
+        if (!alone && strategies.Contains(MigrationStrategy.Fdw))
+        {
+            WriteWarning("-Strategy Fdw reads through postgres_fdw, which cannot share the run's snapshot: those tables each read a snapshot of their own.");
+        }
+
+        while (true)
+        {
+            var tables = _pending.Select((p, i) => new RunTable(p.Request, strategies[i])).ToList();
+            var plan = Run((_, token) => migration.Migrator.PlanRunAsync(tables, token));
+            // Copy reads the source table itself: the right choice when the foreign table lags behind it.
+            var stale = plan.Failures
+                .Where(f => f.Error.Kind == ConfitureErrorKind.ForeignTableOutOfDate)
+                .Select(f => _pending.FindIndex(p => p.Request.SourceTable == f.Table))
+                .Where(i => i >= 0 && strategies[i] == MigrationStrategy.Fdw && (!_strategyGiven || _pending[i].Strategy == StrategyChoice.Auto))
+                .ToList();
+            if (stale.Count == 0)
             {
-                // Copy reads the source table itself: the right choice when the foreign table lags behind it.
-                WriteVerbose($"{ex.Message} Auto chose Copy instead.");
-                strategy = MigrationStrategy.Copy;
-                statements = Run((_, token) => migration.Migrator.PlanMigrationAsync(request, strategy, token));
+                return plan;
             }
 
-            var what = $"{TargetSchema}.{targetTable} on {migration.Target}";
-            var action = $"{(Truncate ? "Replace all rows with" : Append ? "Append" : "Insert")} the rows of {SourceSchema ?? migration.SourceSchema}.{SourceTable} ({strategy})";
-            var description = $"{action} into {what}:" + Environment.NewLine + string.Join(Environment.NewLine, statements.Select(s => "  " + s + ";"));
-            if (!ShouldProcess(description, $"{action} into {what}?", "Invoke-ConfitureTableMigration") || (Truncate && !ConfirmTruncate(what)))
+            foreach (var index in stale)
             {
-                return;
+                WriteVerbose($"The foreign table of \"{_pending[index].Request.SourceTable}\" is out of date with the source: Copy instead.");
+                strategies[index] = MigrationStrategy.Copy;
             }
-
-            _progressId++;
-            var result = Run((observer, token) => migration.Migrator.MigrateAsync(request, strategy, observer, token), WriteRowProgress);
-            CompleteProgress();
-            WriteObject(ToOutput(result, migration));
-        }, target: SourceTable, terminating: false);
+        }
     }
 
     private void SyncTable(ConfitureMigration migration, TableMigrationRequest request, string targetTable)
     {
-        var what = $"{TargetSchema}.{targetTable} on {migration.Target}";
+        var what = $"{request.TargetSchema}.{targetTable} on {migration.Target}";
         var how = ChangedSince is null
             ? "within the key ranges whose digests differ from the source's, update changed rows in place, insert new ones and delete those gone from the source"
             : $"update or insert the rows the source wrote since the last recorded sync or whose \"{ChangedSince}\" is at or past the target's newest value, and delete rows gone from the source";
-        if (!ShouldProcess($"Sync {what} with {SourceSchema ?? migration.SourceSchema}.{SourceTable}: {how}, in one transaction.", $"Sync {what}?", "Invoke-ConfitureTableMigration -Sync"))
+        if (!ShouldProcess($"Sync {what} with {SourceSchema ?? migration.SourceSchema}.{request.SourceTable}: {how}, in one transaction.", $"Sync {what}?", "Invoke-ConfitureTableMigration -Sync"))
         {
             return;
         }
@@ -231,6 +399,6 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
         WriteProgress(record);
     }
 
-    private void CompleteProgress() =>
-        WriteProgress(new ProgressRecord(_progressId, $"Migrating {SourceTable}", "Done") { RecordType = ProgressRecordType.Completed });
+    private void CompleteProgress(string table) =>
+        WriteProgress(new ProgressRecord(_progressId, $"Migrating {table}", "Done") { RecordType = ProgressRecordType.Completed });
 }

@@ -39,11 +39,16 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
     [ArgumentCompleter(typeof(SourceSchemaCompleter))]
     public string? SourceSchema { get; set; }
 
-    /// <summary>The target schema.</summary>
+    /// <summary>The target schema; left out, the map's or the session's for the table, else public.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(TargetSchemaCompleter))]
-    public string TargetSchema { get; set; } = "public";
+    public string? TargetSchema { get; set; }
+
+    /// <summary>A migration map (a hashtable or a .psd1 path), as given to Invoke-ConfitureTableMigration; left out, the session's.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public object? Map { get; set; }
 
     /// <summary>Source column to target column, as migrated (bound from Invoke-ConfitureTableMigration's results); left out, the columns both tables share by name.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
@@ -67,6 +72,17 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
     [Parameter]
     public SwitchParameter Quiet { get; set; }
 
+    private Confiture.Core.Migration.MigrationMap? _map;
+
+    /// <inheritdoc />
+    protected override void BeginProcessing()
+    {
+        if (Map is not null)
+        {
+            Guard(() => _map = MigrationMaps.From(Map), target: Map, terminating: true);
+        }
+    }
+
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
@@ -84,12 +100,17 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
             var verified = false;
             Guard(() =>
             {
+                // Where the table went: as named, else as the map says, else as this session migrated it.
+                var map = _map ?? migration.Map;
+                var entry = map is not null && map.Names(table) ? map.For(table) : null;
+                var migrated = migration.Migrator.Maps.Values.FirstOrDefault(m => m.SourceTable == table && m.SourceSchema == (SourceSchema ?? migration.SourceSchema));
                 var request = new Confiture.Core.Verification.VerificationRequest
                 {
                     SourceTable = table,
-                    TargetTable = TargetTable,
+                    TargetTable = TargetTable ?? entry?.TargetTable ?? migrated?.TargetTable,
                     SourceSchema = SourceSchema,
-                    TargetSchema = TargetSchema,
+                    TargetSchema = TargetSchema ?? entry?.TargetSchema ?? migrated?.TargetSchema ?? "public",
+                    Map = _map is not null || migrated is null ? entry : null,
                     ColumnMapping = ColumnMapping is null ? null : ColumnMappings.ToPairs(ColumnMapping, table),
                     Checksum = Checksum || Detailed,
                     Detailed = Detailed,

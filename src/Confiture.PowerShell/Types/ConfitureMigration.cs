@@ -43,6 +43,9 @@ public sealed class ConfitureMigration
 
     internal SchemaToSchemaMigrator Migrator { get; }
 
+    /// <summary>The migration map last given to a cmdlet of this session; the next calls use it when they are given none.</summary>
+    internal Confiture.Core.Migration.MigrationMap? Map { get; set; }
+
     /// <inheritdoc />
     public override string ToString() => $"{Source} -> {Target} via {ServerName} ({ForeignSchema})";
 }
