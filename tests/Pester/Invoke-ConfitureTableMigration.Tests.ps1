@@ -143,8 +143,24 @@ CREATE TABLE contacts (id integer PRIMARY KEY, email text, note text NOT NULL DE
         Get-TestSqlValue -Side Target -Database $pair.Database -AsMigrator -Sql "INSERT INTO tickets (display_name) VALUES ('new') RETURNING id" | Should -Be '301'
     }
 
-    It 'moves every column both tables share by name when -ColumnMapping is left out' {
-        $result = Invoke-ConfitureTableMigration -Migration $migration -SourceTable users -TargetTable contacts -Strategy $Strategy
+    It 'refuses to drop columns without a word when neither -ColumnMapping nor a map names them (Confiture.ColumnNotMapped)' {
+        { Invoke-ConfitureTableMigration -Migration $migration -SourceTable users -TargetTable contacts -Strategy $Strategy -ErrorAction Stop } |
+            Should -Throw -ErrorId 'Confiture.ColumnNotMapped,*'
+        { Invoke-ConfitureTableMigration -Migration $migration -SourceTable users -TargetTable contacts -Strategy $Strategy -ErrorAction Stop } |
+            Should -Throw -ExpectedMessage '*source column "full_name" has no target column*target column "note" gets no value*'
+        Get-TestSqlValue -Side Target -Database $pair.Database -Sql 'SELECT count(*) FROM contacts' | Should -Be '0'
+    }
+
+    It 'moves what a map names and everything else by name, -ColumnMapping $null meaning the map''s entry' {
+        $map = @{ users = @{ Table = 'contacts'; Exclude = 'full_name', 'created_at'; Default = 'note' } }
+        $result = Invoke-ConfitureTableMigration -Migration $migration -SourceTable users -Map $map -ColumnMapping $null -Strategy $Strategy
+
+        $result.TargetTable | Should -Be 'contacts'
+        @($result.ColumnMapping.Keys) | Should -Be @('id', 'email')
+    }
+
+    It 'moves every column both tables share by name with -SharedColumnsOnly' {
+        $result = Invoke-ConfitureTableMigration -Migration $migration -SourceTable users -TargetTable contacts -Strategy $Strategy -SharedColumnsOnly -Truncate -Force
 
         @($result.ColumnMapping.Keys) | Should -Be @('id', 'email')
         Get-TestSqlText -Side Target -Database $pair.Database -Sql 'SELECT id, email, note FROM contacts ORDER BY id' |

@@ -113,7 +113,7 @@ Describe 'Every parameter of every cmdlet has help' {
         $parameterHelp.required | Should -Be 'true'
         $parameterHelp.position | Should -Be '0'
         $parameterHelp.pipelineInput | Should -Be 'True (ByValue)'
-        (Get-Help Invoke-ConfitureTableMigration -Parameter TargetSchema).defaultValue | Should -Be 'public'
+        (Get-Help Enable-ConfitureFdw -Parameter ForeignSchema).defaultValue | Should -Be 'old_schema'
         (Get-Help Invoke-ConfitureTableMigration -Parameter SourceTable).aliases | Should -Be 'Table'
     }
 

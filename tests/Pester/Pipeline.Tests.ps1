@@ -54,13 +54,14 @@ Describe 'A whole migration in one pipeline' -Tag IntegrationTests {
         ($verifications | Measure-Object -Property TargetCount -Sum).Sum | Should -Be 2020
     }
 
-    It 'moves each table with the strategy Get-ConfitureStrategy advised for its size' {
+    It 'copies every table of the run, whatever the size advice: only Copy reads the run''s one snapshot' {
         $strategies = @{}
         foreach ($result in $results) { $strategies[$result.SourceTable] = [string]$result.Strategy }
 
-        $strategies['authors'] | Should -Be 'Fdw'
-        $strategies['books'] | Should -Be 'Fdw'
+        $strategies['authors'] | Should -Be 'Copy'
+        $strategies['books'] | Should -Be 'Copy'
         $strategies['reviews'] | Should -Be 'Copy'
+        @($results.SourceSnapshotAt | Sort-Object -Unique).Count | Should -Be 1
     }
 
     It 'leaves identical rows in every target table' {

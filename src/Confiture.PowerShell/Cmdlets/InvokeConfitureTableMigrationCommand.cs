@@ -190,7 +190,7 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
             : $"{_pending.Count} tables on {migration.Target}";
         var rows = plan.GroupCount == 1 && plan.Order[0].Count == 1
             ? $"{_pending[0].Request.SourceSchema ?? migration.SourceSchema}.{plan.Order[0][0]} ({plan.Strategies[0]})"
-            : $"{plan.Order.Sum(g => g.Count)} tables ({string.Join(", ", plan.Order.SelectMany(g => g))})";
+            : $"{plan.Order.Sum(g => g.Count)} tables ({string.Join(", ", plan.Order.SelectMany(g => g).Select(t => $"{_pending[0].Request.SourceSchema ?? migration.SourceSchema}.{t}"))})";
         var action = $"{(Truncate ? "Replace all rows with" : Append ? "Append" : "Insert")} the rows of {rows}";
         var description = $"{action} into {what}:" + Environment.NewLine + string.Join(Environment.NewLine, plan.Describe().Select(s => "  " + s + ";"));
         if (!ShouldProcess(description, $"{action} into {what}?", "Invoke-ConfitureTableMigration") || (Truncate && !ConfirmTruncate(what)))
@@ -364,6 +364,7 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
             RowsUpdated = result.Sync?.RowsUpdated ?? 0,
             RowsDeleted = result.Sync?.RowsDeleted ?? 0,
             RangesCompared = result.Sync?.RangesCompared ?? 0,
+            SourceSnapshotAt = result.SourceSnapshotAt,
         };
     }
 

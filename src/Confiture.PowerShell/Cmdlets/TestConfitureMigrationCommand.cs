@@ -103,7 +103,9 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
                 // Where the table went: as named, else as the map says, else as this session migrated it.
                 var map = _map ?? migration.Map;
                 var entry = map is not null && map.Names(table) ? map.For(table) : null;
-                var migrated = migration.Migrator.Maps.Values.FirstOrDefault(m => m.SourceTable == table && m.SourceSchema == (SourceSchema ?? migration.SourceSchema));
+                // Only an unambiguous answer: one source table may have been migrated into several targets.
+                var candidates = migration.Migrator.Maps.Values.Where(m => m.SourceTable == table && m.SourceSchema == (SourceSchema ?? migration.SourceSchema)).ToList();
+                var migrated = candidates.Count == 1 && TargetTable is null ? candidates[0] : null;
                 var request = new Confiture.Core.Verification.VerificationRequest
                 {
                     SourceTable = table,

@@ -60,6 +60,9 @@ public sealed class ConfitureTableMigrationResult
     /// <summary>Rows removed because the source no longer has them (Sync).</summary>
     public long RowsDeleted { get; internal init; }
 
+    /// <summary>When the source snapshot this table was read from was taken: the same for every table of a run (null for a table migrated alone).</summary>
+    public DateTimeOffset? SourceSnapshotAt { get; internal init; }
+
     /// <summary>Key ranges whose digests were compared (range Sync).</summary>
     public int RangesCompared { get; internal init; }
 
