@@ -159,8 +159,8 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
         var targetChange = SqlText.Identifier(changeColumn.Target.Name);
         var watermark = await SqlExecutor.ScalarAsync<string>(connection,
             $"SELECT max({targetChange})::text FROM {plan.QualifiedTarget}", cancellationToken).ConfigureAwait(false);
-        var changed = SyncMark.WrittenSince(since) +
-            (watermark is null ? string.Empty : $" OR ({changeColumn.SourceSideExpression}) >= {SqlText.Literal(watermark)}::{changeColumn.Target.TypeName}");
+        var atOrPast = watermark is null ? null : AtOrPast(changeColumn, watermark);
+        var changed = SyncMark.WrittenSince(since) + (atOrPast is null ? string.Empty : " OR " + atOrPast);
 
         var rows = new RowWriter(plan, keys, observer);
         var counts = new Counts();
@@ -187,6 +187,19 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return new SyncResult(counts.Inserted, counts.Updated, counts.Deleted, 0);
     }
+
+    /// <summary>
+    /// The source rows whose change column is at or past the watermark, compared in a type the
+    /// source has: its own where the values are the same, the cast's where the rule casts; a value
+    /// the target's input reads (a target-only type) compares as nothing meaningful, and the mark
+    /// alone decides.
+    /// </summary>
+    private static string? AtOrPast(MappedColumn column, string watermark) => column.Conversion switch
+    {
+        ConversionKind.None => $"{SqlText.Identifier(column.Source.Name)} >= {SqlText.Literal(watermark)}::{column.Source.TypeName}",
+        ConversionKind.Cast => $"({column.SourceSideExpression}) >= {SqlText.Literal(watermark)}::{column.Target.Shape.BaseCastName}",
+        _ => null,
+    };
 
     /// <summary>Differing ranges handled per pass of staging and set operations.</summary>
     private const int RangesPerPass = 500;

@@ -107,4 +107,24 @@ public sealed class ChangedSinceTests(ServerFixture fixture)
         Assert.Contains(observer.Warnings, w => w.Contains("could not record", StringComparison.Ordinal));
         Assert.Equal(["1 | First", "2 | Second"], await Db.RowsAsync(s.TargetAdmin, "SELECT id, name FROM items WHERE id <= 2 ORDER BY id"));
     }
+
+    [Fact]
+    public async Task ChangedSince_works_through_a_converted_change_column()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin,
+            "CREATE TABLE notes (id integer PRIMARY KEY, body text, changed_at timestamp); INSERT INTO notes SELECT g, 'Note ' || g, '2024-06-01 08:00' FROM generate_series(1, 500) g");
+        await Db.ExecAsync(s.Databases.TargetMigrator, "CREATE TABLE notes (id bigint PRIMARY KEY, body text, changed_at timestamptz)");
+        var migrator = s.Migrator();
+        var request = new TableMigrationRequest { SourceTable = "notes" };
+        await migrator.MigrateTableCopyAsync(request);
+        await migrator.SyncTableAsync(request, changedSince: "changed_at");
+        await Db.ExecAsync(s.SourceAdmin, "UPDATE notes SET body = 'Edited', changed_at = '2024-06-02 09:00' WHERE id = 9; DELETE FROM notes WHERE id = 10");
+
+        var result = await migrator.SyncTableAsync(request, changedSince: "changed_at");
+
+        Assert.Equal(new SyncResult(0, 1, 1, 0), result.Sync);
+        Assert.Equal(["Edited"], await Db.RowsAsync(s.TargetAdmin, "SELECT body FROM notes WHERE id = 9"));
+        Assert.True((await migrator.VerifyMigrationAsync(new VerificationRequest { SourceTable = "notes", Checksum = true })).ChecksumMatch);
+    }
 }
