@@ -60,4 +60,6 @@ public enum ConfitureErrorKind
     ColumnNotMapped,
     /// <summary>The tables of a run cannot be ordered or emptied together (a key from outside the run, say).</summary>
     RunNotPossible,
+    /// <summary>The foreign server belongs to another live Confiture session or reads another source.</summary>
+    ServerInUse,
 }

@@ -46,11 +46,11 @@ public sealed class SchemaToSchemaMigrator
 
     /// <summary>Returns the statements <see cref="CleanupFdwAsync"/> would run; changes nothing.</summary>
     public Task<FdwPlan> PlanCleanupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
-        new FdwCleanup(Target, Settings, observer ?? NullObserver.Instance).PlanAsync(cancellationToken);
+        new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance).PlanAsync(cancellationToken);
 
     /// <summary>Drops what setup created, in one transaction; a second call finds nothing to do.</summary>
     public Task<FdwPlan> CleanupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
-        new FdwCleanup(Target, Settings, observer ?? NullObserver.Instance).ApplyAsync(cancellationToken);
+        new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance).ApplyAsync(cancellationToken);
 
     /// <summary>
     /// Moves a table with <c>INSERT ... SELECT</c> through its foreign table, in one target transaction.

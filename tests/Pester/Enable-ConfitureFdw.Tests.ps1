@@ -14,7 +14,7 @@ INSERT INTO orders SELECT g, g % 25 + 1, g * 1.5 FROM generate_series(1, 40) g;
 
 Describe 'Enable-ConfitureFdw parameters' -Tag UnitTests {
     It 'has every parameter the design documents' {
-        $documented = @('FetchSize', 'ForeignSchema', 'ServerName', 'Source', 'SourceHostForTarget', 'SourcePortForTarget', 'SourceSchema', 'Table', 'Target')
+        $documented = @('FetchSize', 'Force', 'ForeignSchema', 'ServerName', 'Source', 'SourceHostForTarget', 'SourcePortForTarget', 'SourceSchema', 'Table', 'Target')
         $documented | Where-Object { $_ -notin (Get-CommandParameterName Enable-ConfitureFdw) } | Should -BeNullOrEmpty -Because 'these documented parameters are missing'
     }
 
@@ -435,5 +435,39 @@ Describe 'Enable-ConfitureFdw -WhatIf and -Verbose' -Tag IntegrationTests {
                 $verbose.Contains($form) | Should -BeFalse -Because "the password (as '$form') must not show"
             }
         }
+    }
+}
+
+Describe 'Enable-ConfitureFdw and a table postgres_fdw cannot import' -Tag IntegrationTests {
+    BeforeAll {
+        $pair = New-TestDatabasePair
+        # The new schema dropped the type: the target has no "mood", so the import of "feelings" fails.
+        Invoke-TestSql -Side Source -Database $pair.Database -Sql @'
+CREATE TYPE mood AS ENUM ('ok', 'sad');
+CREATE TABLE feelings (id integer PRIMARY KEY, m mood);
+INSERT INTO feelings VALUES (1, 'ok'), (2, 'sad');
+CREATE TABLE users (id integer PRIMARY KEY);
+'@ | Out-Null
+        $peer = Get-FdwAddressParameter $pair
+        $src = Connect-ConfitureDatabase $pair.SourceMigrator
+        $tgt = Connect-ConfitureDatabase $pair.TargetMigrator
+        $migration = Enable-ConfitureFdw -Source $src -Target $tgt @peer -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+    }
+
+    AfterAll {
+        Remove-TestDatabasePair $pair
+    }
+
+    It 'sets up the session with the other tables' {
+        $migration.Tables | Sort-Object | Should -Be @('feelings', 'users')
+        Get-TestSqlValue -Side Target -Database $pair.Database -Sql "SELECT string_agg(relname, ',') FROM pg_class WHERE relkind = 'f'" | Should -Be 'users'
+    }
+
+    It 'warns naming the table and PostgreSQL''s reason' {
+        ($warnings -join "`n") | Should -BeLike '*"feelings"*mood*'
+    }
+
+    It 'plans that table as Copy' {
+        ($migration | Get-ConfitureStrategy -Table feelings).Strategy | Should -Be 'Copy'
     }
 }

@@ -121,6 +121,18 @@ Describe 'Remove-ConfitureFdw' -Tag IntegrationTests {
         Get-TestSqlValue -Side Target -Database $pair.Database -Sql "SELECT to_regclass('old_schema.notes') IS NOT NULL" | Should -Be 't'
         ($warnings -join "`n") | Should -BeLike '*notes*'
     }
+
+    It 'keeps a foreign table it did not import, and the server that table uses, and warns naming it' {
+        Invoke-TestSql -Side Target -Database $pair.Database -AsMigrator -Sql "CREATE FOREIGN TABLE old_schema.hand_made (id integer) SERVER confiture_source_server OPTIONS (table_name 'users')" | Out-Null
+
+        Remove-ConfitureFdw -Migration $migration -WarningVariable warnings -WarningAction SilentlyContinue
+
+        $state = Get-FdwCatalogState $pair
+        $state.ForeignTables | Should -Be 1
+        $state.Servers | Should -Be 1
+        $state.UserMappings | Should -Be 0 -Because 'the mapping with the password goes in any case'
+        ($warnings -join "`n") | Should -BeLike '*hand_made*'
+    }
 }
 
 Describe 'Remove-ConfitureFdw and a foreign schema it did not create' -Tag IntegrationTests {

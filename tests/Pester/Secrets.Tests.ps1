@@ -302,3 +302,45 @@ ALTER TABLE accounts OWNER TO $roleName; ALTER TABLE accounts_numbers OWNER TO $
         }
     }
 }
+
+Describe 'No part of a malformed connection string shows' -Tag UnitTests {
+    BeforeAll {
+        # The tail a malformed string cuts off its password: what a careless message would quote.
+        $tail = 'Qx9TailOfThePassword'
+    }
+
+    It 'in the error record, $Error or a transcript for <Case>' -ForEach @(
+        @{ Case = 'an unquoted ; in the password'; Text = "Host=db;Username=app;Password=Pa;ss$tail" }
+        @{ Case = 'an unquoted ; and = in the password'; Text = "Host=db;Username=app;Password=Pa;ss$tail=1" }
+        @{ Case = 'an unterminated quote'; Text = "Host=db;Username=app;Password='Pa ss$tail" }
+        @{ Case = 'a value of the wrong type'; Text = "Host=db;Password=Pass$tail;Port=Pass$tail" }
+        @{ Case = 'a URI that lost its @'; Text = "postgresql://app:Pass$tail" }
+        @{ Case = 'an unencoded & in a URI password'; Text = "postgresql://db/shop?password=Pa&ss$tail" }
+    ) {
+        $transcript = Join-Path ([IO.Path]::GetTempPath()) "confiture-transcript-$([Guid]::NewGuid().ToString('N')).txt"
+        $Error.Clear()
+        Start-Transcript -Path $transcript | Out-Null
+        try {
+            # As a console shows it, so that the transcript holds the rendered error.
+            try { Connect-ConfitureDatabase -ConnectionString $Text } catch { $_ | Out-Host }
+        }
+        finally {
+            Stop-Transcript | Out-Null
+        }
+        $failure = $Error[0]
+
+        $failure | Should -Not -BeNullOrEmpty
+        $failure.FullyQualifiedErrorId | Should -BeLike 'Confiture.InvalidConnectionString,*'
+        $texts = @(
+            $failure.ToString(), "$($failure.ErrorDetails.Message)", "$($failure.ErrorDetails.RecommendedAction)", "$($failure.TargetObject)",
+            ($failure | Format-List * -Force | Out-String), ($failure.Exception | Format-List * -Force | Out-String),
+            ($failure | ConvertTo-Json -Depth 4 -WarningAction SilentlyContinue), (Get-Content -Raw $transcript)
+        )
+        for ($e = $failure.Exception; $e; $e = $e.InnerException) { $texts += $e.ToString() }
+        Remove-Item $transcript -ErrorAction SilentlyContinue
+        foreach ($text in $texts) {
+            $text | Should -Not -BeLike "*$($tail.Substring(0, 8))*"
+            $text | Should -Not -BeLike "*Pass$($tail.Substring(0, 3))*"
+        }
+    }
+}

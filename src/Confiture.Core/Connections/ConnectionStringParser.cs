@@ -28,10 +28,15 @@ public static class ConnectionStringParser
         {
             return new NpgsqlConnectionStringBuilder(text);
         }
-        catch (ArgumentException ex)
+#pragma warning disable CA1031 // Whatever Npgsql throws, its message may quote the string, and so the password.
+        catch (Exception)
+#pragma warning restore CA1031
         {
-            // The message names the bad keyword; the text itself may hold a password, so it is not repeated.
-            throw Invalid($"The connection string is not valid: {ex.Message}", ex);
+            // Neither the keyword nor the value is named, nor the original error kept: a password
+            // with an unquoted ';' turns its own tail into the "unknown keyword".
+            throw Invalid(
+                "The connection string is not valid: a keyword is unknown, a value has the wrong type, or a quote is not closed.",
+                recommendedAction: "Check each Keyword=value pair; put a value that holds ';', '=' or a quote in quotes (Password='a;b', doubling a quote inside), or use -Credential.");
         }
     }
 
@@ -85,12 +90,14 @@ public static class ConnectionStringParser
             SetHosts(builder, authority);
         }
 
+        var position = 0;
         foreach (var pair in query.Split('&', StringSplitOptions.RemoveEmptyEntries))
         {
+            position++;
             var equals = pair.IndexOf('=', StringComparison.Ordinal);
             var key = Decode(equals >= 0 ? pair[..equals] : pair);
             var value = equals >= 0 ? Decode(pair[(equals + 1)..]) : string.Empty;
-            ApplyUriParameter(builder, key, value);
+            ApplyUriParameter(builder, key, value, position);
         }
 
         return builder;
@@ -146,13 +153,15 @@ public static class ConnectionStringParser
 
         if (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
         {
-            throw Invalid($"The URI port '{portText}' is not a number from 1 to 65535.");
+            // Not repeated: without an '@' this "port" is the password.
+            throw Invalid("The URI's port is not a number from 1 to 65535.",
+                recommendedAction: "Check the host:port part; percent-encode a '@', ':', '/' or '?' in the user name or password (%40, %3A, %2F, %3F).");
         }
 
         return (Decode(host), port);
     }
 
-    private static void ApplyUriParameter(NpgsqlConnectionStringBuilder builder, string key, string value)
+    private static void ApplyUriParameter(NpgsqlConnectionStringBuilder builder, string key, string value, int position)
     {
         switch (key.ToLowerInvariant())
         {
@@ -172,7 +181,7 @@ public static class ConnectionStringParser
                 builder.Password = value;
                 break;
             case "sslmode":
-                builder.SslMode = SslModes.Parse(value);
+                builder.SslMode = ParseSslMode(value);
                 break;
             case "sslrootcert":
                 builder.RootCertificate = value;
@@ -196,7 +205,9 @@ public static class ConnectionStringParser
                 builder.TargetSessionAttributes = value;
                 break;
             default:
-                throw Invalid($"The URI parameter '{key}' is not supported. Supported: host, port, dbname, user, password, sslmode, sslrootcert, sslcert, sslkey, connect_timeout, application_name, options, target_session_attrs.");
+                // The name is not repeated: an unencoded '&' in a password makes its tail a "parameter".
+                throw Invalid($"Parameter {position} of the URI's query is not supported.",
+                    recommendedAction: "Use only host, port, dbname, user, password, sslmode, sslrootcert, sslcert, sslkey, connect_timeout, application_name, options, target_session_attrs; percent-encode '&', '=' and '#' in values (%26, %3D, %23).");
         }
     }
 
@@ -205,20 +216,32 @@ public static class ConnectionStringParser
             ? number
             : throw Invalid($"The URI parameter '{key}' must be a whole number.");
 
+    private static Npgsql.SslMode ParseSslMode(string value)
+    {
+        try
+        {
+            return SslModes.Parse(value);
+        }
+        catch (ConfitureException)
+        {
+            throw Invalid("The URI's sslmode is not one of disable, allow, prefer, require, verify-ca, verify-full.");
+        }
+    }
+
     private static string Decode(string text)
     {
         try
         {
             return Uri.UnescapeDataString(text);
         }
-        catch (UriFormatException ex)
+        catch (UriFormatException)
         {
-            throw Invalid("The URI has a malformed percent-encoding.", ex);
+            throw Invalid("The URI has a malformed percent-encoding.");
         }
     }
 
-    private static ConfitureException Invalid(string message, Exception? inner = null) =>
+    /// <summary>No inner exception, ever: what the parsers below Confiture say may quote the string.</summary>
+    private static ConfitureException Invalid(string message, string? recommendedAction = null) =>
         new(ConfitureErrorKind.InvalidConnectionString, message,
-            recommendedAction: "Use a keyword string (Host=...;Port=...;Database=...;Username=...) or a URI (postgresql://user@host:port/database).",
-            innerException: inner);
+            recommendedAction: recommendedAction ?? "Use a keyword string (Host=...;Port=...;Database=...;Username=...) or a URI (postgresql://user@host:port/database).");
 }

@@ -27,6 +27,15 @@ public sealed record FdwSettings
     /// <summary>The source's port as the target server sees it, when it differs from the client's view.</summary>
     public int? SourcePortForTarget { get; init; }
 
+    /// <summary>PostgreSQL's longest identifier in bytes (NAMEDATALEN - 1); a longer name is cut silently.</summary>
+    public const int MaxIdentifierBytes = 63;
+
+    /// <summary>
+    /// Takes over a foreign server of this name that Confiture set up for another source or for a
+    /// session that is still live; without it, setup refuses such a server.
+    /// </summary>
+    public bool Force { get; init; }
+
     /// <summary>Checks the settings before any database is touched.</summary>
     public void Validate()
     {
@@ -60,5 +69,15 @@ public sealed record FdwSettings
         }
 
         Sql.SqlText.RejectNul(value, name);
+
+        // PostgreSQL would cut the name at 63 bytes and create (and later look for) another object
+        // than the one asked for, so cleanup would miss it.
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(value);
+        if (bytes > MaxIdentifierBytes)
+        {
+            throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
+                $"{name} is {bytes} bytes long in UTF-8; PostgreSQL names are at most {MaxIdentifierBytes} bytes and a longer one would be cut.",
+                value, $"Pass a {name} of at most {MaxIdentifierBytes} bytes (non-ASCII letters take 2 to 4 bytes each).");
+        }
     }
 }

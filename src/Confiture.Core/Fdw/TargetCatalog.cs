@@ -48,22 +48,22 @@ internal static class TargetCatalog
             cancellationToken, serverOid, schemaOid);
 
     /// <summary>
-    /// Every object in the schema except the given server's foreign tables. Each object in a schema
-    /// depends on it ('n' in pg_depend), whatever its kind, so this misses nothing.
+    /// Every object in the schema except the given relations (the foreign tables Confiture's record
+    /// lists). Each object in a schema depends on it ('n' in pg_depend), whatever its kind, so this
+    /// misses nothing.
     /// </summary>
     public static Task<List<string>> OtherObjectsInSchemaAsync(
-        NpgsqlConnection connection, uint schemaOid, uint? serverOid, CancellationToken cancellationToken) =>
+        NpgsqlConnection connection, uint schemaOid, IReadOnlyCollection<uint> except, CancellationToken cancellationToken) =>
         SqlExecutor.ListAsync(connection,
             """
             SELECT pg_describe_object(d.classid, d.objid, d.objsubid)
             FROM pg_depend d
             WHERE d.refclassid = 'pg_namespace'::regclass AND d.refobjid = $1 AND d.deptype = 'n'
-              AND NOT (d.classid = 'pg_class'::regclass
-                       AND d.objid IN (SELECT ftrelid FROM pg_foreign_table WHERE ftserver = $2))
+              AND NOT (d.classid = 'pg_class'::regclass AND d.objid = ANY ($2::oid[]))
             ORDER BY 1
             """,
             r => r.GetString(0),
-            cancellationToken, schemaOid, (object?)serverOid ?? 0u);
+            cancellationToken, schemaOid, except.Select(o => (long)o).ToArray());
 
     /// <summary>The names of the foreign tables in a schema of the target (empty when there is no such schema).</summary>
     public static async Task<IReadOnlySet<string>> ForeignTableNamesAsync(Connections.DatabaseEndpoint target, string schema, CancellationToken cancellationToken)

@@ -40,6 +40,33 @@ internal static class TargetRecord
             migrated_by text NOT NULL DEFAULT current_user,
             PRIMARY KEY (target_schema, target_table))
         """,
+        // What Enable-ConfitureFdw created, per foreign server: cleanup drops exactly this. A row
+        // counts only in the database it was written in (its OID and the cluster's system
+        // identifier), so a copy restored elsewhere owns nothing there. session_lock is the
+        // advisory lock the session's process holds while it lives.
+        $"""
+        CREATE TABLE IF NOT EXISTS {Schema}.setup (
+            server_name text PRIMARY KEY,
+            database_oid oid NOT NULL,
+            system_identifier bigint NOT NULL,
+            source_host text NOT NULL,
+            source_port integer NOT NULL,
+            source_database text NOT NULL,
+            source_schema text NOT NULL,
+            foreign_schema text NOT NULL,
+            session_lock bigint NOT NULL,
+            session_client text NOT NULL,
+            set_up_by text NOT NULL DEFAULT current_user,
+            set_up_at timestamptz NOT NULL DEFAULT now())
+        """,
+        $"""
+        CREATE TABLE IF NOT EXISTS {Schema}.setup_object (
+            server_name text NOT NULL REFERENCES {Schema}.setup ON UPDATE CASCADE ON DELETE CASCADE,
+            kind text NOT NULL CHECK (kind IN ('user mapping', 'schema', 'foreign table')),
+            schema_name text NOT NULL DEFAULT '',
+            name text NOT NULL,
+            PRIMARY KEY (server_name, kind, schema_name, name))
+        """,
     ];
 
     /// <summary>Creates whatever of the record is missing, inside the caller's transaction.</summary>
@@ -64,7 +91,7 @@ internal static class TargetRecord
     public static Task<bool> ExistsAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
         SqlExecutor.ScalarAsync<bool>(connection, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", cancellationToken, Schema);
 
-    private static readonly string[] TableNames = ["table_map"];
+    private static readonly string[] TableNames = ["table_map", "setup", "setup_object"];
 
     private static long TableCount => TableNames.Length;
 }

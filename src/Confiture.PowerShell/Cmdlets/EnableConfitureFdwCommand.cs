@@ -61,6 +61,10 @@ public sealed class EnableConfitureFdwCommand : ConfitureCmdlet
     [ValidateRange(1, 65535)]
     public int? SourcePortForTarget { get; set; }
 
+    /// <summary>Takes over a server of this name that another live session holds or that reads another source.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
     /// <inheritdoc />
     protected override void ProcessRecord() => Guard(() =>
     {
@@ -73,6 +77,7 @@ public sealed class EnableConfitureFdwCommand : ConfitureCmdlet
             FetchSize = FetchSize,
             SourceHostForTarget = SourceHostForTarget,
             SourcePortForTarget = SourcePortForTarget,
+            Force = Force,
         });
         var plan = Run((observer, token) => migrator.PlanSetupFdwAsync(observer, token));
         var description = $"Set up postgres_fdw on {Target} (server \"{ServerName}\" -> {Source}, foreign schema \"{ForeignSchema}\"):"

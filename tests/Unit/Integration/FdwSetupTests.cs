@@ -197,4 +197,49 @@ public sealed class FdwSetupTests(ServerFixture fixture)
         Assert.Contains("\"nope\"", error.Message, StringComparison.Ordinal);
         Assert.Equal("0/0/0/0", await Db.ScalarAsync<string>(s.TargetAdmin, ObjectsOnTarget));
     }
+
+    public static TheoryData<string> LongNames => new()
+    {
+        "ServerName", "ForeignSchema", "SourceSchema", "Table",
+    };
+
+    [Theory]
+    [MemberData(nameof(LongNames))]
+    public async Task A_name_PostgreSQL_would_cut_at_63_bytes_is_refused_before_anything_is_created(string which)
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        // 32 characters but 64 bytes: the limit is in bytes, not characters.
+        var name = new string('é', 32);
+        await Db.ExecAsync(s.SourceAdmin, $"CREATE TABLE a (id int); CREATE SCHEMA \"{name[..31]}\"");
+        var settings = which switch
+        {
+            "ServerName" => new FdwSettings { ServerName = name },
+            "ForeignSchema" => new FdwSettings { ForeignSchema = name },
+            "SourceSchema" => new FdwSettings { SourceSchema = name },
+            _ => new FdwSettings { Tables = ["a", name] },
+        };
+
+        var error = await Assert.ThrowsAsync<ConfitureException>(async () => await s.Migrator(settings).SetupFdwAsync());
+
+        Assert.Equal(ConfitureErrorKind.InvalidArgument, error.Kind);
+        Assert.Contains(which, error.Message, StringComparison.Ordinal);
+        Assert.Contains("63 bytes", error.Message, StringComparison.Ordinal);
+        Assert.Equal("0/0/0/0", await Db.ScalarAsync<string>(s.TargetAdmin, ObjectsOnTarget));
+    }
+
+    [Fact]
+    public async Task A_name_of_exactly_63_bytes_is_set_up_and_cleaned_up_whole()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE a (id int)");
+        var name = new string('é', 31) + "x";
+        var migrator = s.Migrator(new FdwSettings { ServerName = name, ForeignSchema = name });
+
+        await migrator.SetupFdwAsync();
+        Assert.Equal(name, await Db.ScalarAsync<string>(s.TargetAdmin, "SELECT srvname::text FROM pg_foreign_server"));
+        await migrator.CleanupFdwAsync();
+
+        Assert.Equal("0/0/0/0", await Db.ScalarAsync<string>(s.TargetAdmin, ObjectsOnTarget));
+        Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin, $"SELECT count(*) FROM pg_namespace WHERE nspname = '{name}'"));
+    }
 }
