@@ -186,16 +186,8 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         var qualifiedTarget = SqlText.Qualified(request.TargetSchema, targetTable);
         var deferred = request.DeferIndexes ? await DeferredIndexes.CaptureAsync(connection, targetInfo.Oid, cancellationToken).ConfigureAwait(false) : null;
 
-        var sequences = new List<SequenceLink>();
-        foreach (var column in columns.Where(c => c.Target.IsInteger))
-        {
-            var sequence = await SqlExecutor.ScalarAsync<string>(connection,
-                "SELECT pg_get_serial_sequence($1, $2)", cancellationToken, qualifiedTarget, column.Target.Name).ConfigureAwait(false);
-            if (sequence is not null)
-            {
-                sequences.Add(new SequenceLink(column.Target.Name, sequence));
-            }
-        }
+        var sequences = await SequenceLinks.FindAsync(connection, target, targetInfo.Oid,
+            columns.Where(c => c.Target.IsInteger).Select(c => c.Target.Name).ToList(), request.SourceTable, cancellationToken).ConfigureAwait(false);
 
         return new MigrationPlan(request, strategy, sourceSchema, targetTable, qualifiedTarget, targetInfo.Kind, columns, deferred, sequences, targetInfo.Oid, conversion)
         {
@@ -393,7 +385,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
     {
         foreach (var link in plan.Sequences)
         {
-            await SqlExecutor.ExecuteAsync(connection, plan.MoveSequence(link), observer, cancellationToken, link.Sequence).ConfigureAwait(false);
+            await SqlExecutor.ExecuteAsync(connection, MigrationPlan.MoveSequence(link), observer, cancellationToken, link.Sequence).ConfigureAwait(false);
         }
     }
 

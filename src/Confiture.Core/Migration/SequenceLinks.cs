@@ -1,0 +1,119 @@
+using Confiture.Core.Connections;
+using Confiture.Core.Sql;
+using Npgsql;
+
+namespace Confiture.Core.Migration;
+
+/// <summary>A sequence the load's target columns draw from, and every column on the target that draws from it.</summary>
+/// <param name="Sequence">The sequence, schema-qualified and quoted.</param>
+/// <param name="Descending">Whether it counts down (a negative increment): then it must end below the smallest value.</param>
+/// <param name="Users">The integer columns of plain and partitioned tables whose values the sequence must not hand out again.</param>
+internal sealed record SequenceLink(string Sequence, bool Descending, IReadOnlyList<SequenceUser> Users);
+
+/// <summary>A column that takes its values from a sequence.</summary>
+/// <param name="Table">The table, schema-qualified and quoted.</param>
+/// <param name="Column">The column's name.</param>
+internal sealed record SequenceUser(string Table, string Column);
+
+/// <summary>
+/// Finds the sequences a load must move: identity and OWNED BY sequences, and any sequence a column
+/// default calls (<c>DEFAULT nextval('x_seq'::regclass)</c>, which older dumps and many schemas use
+/// without OWNED BY), however many tables or partitions share it. A sequence moved only past this
+/// table's values would hand out the values another table already holds.
+/// </summary>
+internal static class SequenceLinks
+{
+    /// <summary>
+    /// The sequences behind <paramref name="columns"/> (target columns the load writes). Columns the
+    /// load leaves to their default are left out on purpose: they draw from the sequence while
+    /// loading, so it is past their values already. Refuses, before any write, a sequence the role
+    /// could not move or a sharing table it could not read.
+    /// </summary>
+    public static async Task<IReadOnlyList<SequenceLink>> FindAsync(
+        NpgsqlConnection connection, DatabaseEndpoint target, uint table, IReadOnlyList<string> columns, string sourceTable, CancellationToken cancellationToken)
+    {
+        if (columns.Count == 0)
+        {
+            return [];
+        }
+
+        // pg_depend records both links: an attribute default depends on every sequence its
+        // expression names (nextval('x'::regclass) stores x's OID), and an identity or OWNED BY
+        // sequence depends on its column (what pg_get_serial_sequence reads). A partition carries a
+        // copy of its parent's default, but its rows are read through the parent, so it is left out
+        // when an ancestor's same-named column uses the same sequence.
+        var rows = await SqlExecutor.ListAsync(connection,
+            """
+            WITH written AS (
+              SELECT a.attnum FROM pg_attribute a
+              WHERE a.attrelid = $1 AND a.attname = ANY ($2) AND a.attnum > 0 AND NOT a.attisdropped
+            ),
+            fed AS (
+              SELECT d.refobjid AS seq FROM pg_attrdef ad
+              JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
+              WHERE ad.adrelid = $1 AND ad.adnum IN (SELECT attnum FROM written)
+              UNION
+              SELECT d.objid FROM pg_depend d
+              WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $1
+                AND d.refobjsubid IN (SELECT attnum FROM written) AND d.deptype IN ('a', 'i')
+            ),
+            users AS (
+              SELECT d.refobjid AS seq, ad.adrelid AS rel, ad.adnum AS attnum FROM pg_attrdef ad
+              JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
+              WHERE d.refobjid IN (SELECT seq FROM fed)
+              UNION
+              SELECT d.objid, d.refobjid, d.refobjsubid FROM pg_depend d
+              WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.objid IN (SELECT seq FROM fed)
+                AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0
+            )
+            SELECT sn.nspname, s.relname, q.seqincrement < 0, tn.nspname, t.relname, a.attname,
+                   has_sequence_privilege(s.oid, 'SELECT') AND has_sequence_privilege(s.oid, 'UPDATE'),
+                   has_column_privilege(t.oid, a.attnum, 'SELECT')
+            FROM users u
+            JOIN pg_class s ON s.oid = u.seq AND s.relkind = 'S'
+            JOIN pg_namespace sn ON sn.oid = s.relnamespace
+            JOIN pg_sequence q ON q.seqrelid = s.oid
+            JOIN pg_class t ON t.oid = u.rel AND t.relkind IN ('r', 'p')
+            JOIN pg_namespace tn ON tn.oid = t.relnamespace
+            JOIN pg_attribute a ON a.attrelid = u.rel AND a.attnum = u.attnum AND NOT a.attisdropped
+            JOIN pg_type ty ON ty.oid = a.atttypid
+            WHERE (CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END) IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+              AND NOT (t.relispartition AND EXISTS (
+                SELECT 1 FROM users p JOIN pg_attribute pa ON pa.attrelid = p.rel AND pa.attnum = p.attnum
+                WHERE p.seq = u.seq AND pa.attname = a.attname
+                  AND p.rel IN (SELECT relid FROM pg_partition_ancestors(t.oid) WHERE relid <> t.oid)))
+            ORDER BY 1, 2, 4, 5, 6
+            """,
+            r => (SequenceSchema: r.GetString(0), SequenceName: r.GetString(1), Descending: r.GetBoolean(2),
+                TableSchema: r.GetString(3), TableName: r.GetString(4), Column: r.GetString(5), MayMove: r.GetBoolean(6), MayRead: r.GetBoolean(7)),
+            cancellationToken, table, columns.ToArray()).ConfigureAwait(false);
+
+        var links = new List<SequenceLink>();
+        foreach (var group in rows.GroupBy(r => (r.SequenceSchema, r.SequenceName)))
+        {
+            var sequence = SqlText.Qualified(group.Key.SequenceSchema, group.Key.SequenceName);
+            var first = group.First();
+            if (!first.MayMove)
+            {
+                throw new ConfitureException(ConfitureErrorKind.PermissionDenied,
+                    $"Role \"{target.Username}\" may not move the sequence {sequence} that the target columns of \"{sourceTable}\" draw from: it needs SELECT and UPDATE on it. Nothing was written.",
+                    sourceTable, $"Grant SELECT, UPDATE ON SEQUENCE {sequence} to {SqlText.Identifier(target.Username)} on the target.");
+            }
+
+            var unreadable = group.Where(r => !r.MayRead).ToList();
+            if (unreadable.Count > 0)
+            {
+                var names = string.Join(", ", unreadable.Select(r => $"{SqlText.Qualified(r.TableSchema, r.TableName)}.{SqlText.Identifier(r.Column)}"));
+                throw new ConfitureException(ConfitureErrorKind.PermissionDenied,
+                    $"The sequence {sequence} that \"{sourceTable}\" draws from is shared with {names}, which role \"{target.Username}\" may not read: " +
+                    "the sequence must end past the values of every column that uses it. Nothing was written.",
+                    sourceTable, $"Grant SELECT on {string.Join(", ", unreadable.Select(r => SqlText.Qualified(r.TableSchema, r.TableName)).Distinct())} to {SqlText.Identifier(target.Username)} on the target.");
+            }
+
+            links.Add(new SequenceLink(sequence, first.Descending,
+                group.Select(r => new SequenceUser(SqlText.Qualified(r.TableSchema, r.TableName), r.Column)).ToList()));
+        }
+
+        return links;
+    }
+}

@@ -1,0 +1,158 @@
+using Confiture.Core;
+using Confiture.Core.Migration;
+using Confiture.Tests.Unit.Infrastructure;
+
+namespace Confiture.Tests.Unit.Integration;
+
+/// <summary>
+/// After cutover the application inserts with DEFAULT: every sequence a target column draws from
+/// must hand out ids no table holds yet, whether it is identity, OWNED BY, or only named in a
+/// column default, and however many tables share it.
+/// </summary>
+[Collection(ServerCollection.Name)]
+public sealed class SequenceTests(ServerFixture fixture)
+{
+    public static TheoryData<MigrationStrategy> Strategies => [MigrationStrategy.Fdw, MigrationStrategy.Copy];
+
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public async Task A_legacy_nextval_default_not_owned_by_its_column_gives_fresh_ids(MigrationStrategy strategy)
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE legacy (id int PRIMARY KEY, name text); INSERT INTO legacy SELECT g, 'n' || g FROM generate_series(1, 300) g");
+        await Db.ExecAsync(s.Databases.TargetMigrator,
+            "CREATE SEQUENCE legacy_id_seq; CREATE TABLE legacy (id int NOT NULL DEFAULT nextval('legacy_id_seq'::regclass) PRIMARY KEY, name text)");
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+        Assert.True(await Db.ScalarAsync<bool>(s.TargetAdmin, "SELECT pg_get_serial_sequence('legacy', 'id') IS NULL"));
+
+        var plan = await migrator.PlanMigrationAsync(new TableMigrationRequest { SourceTable = "legacy" }, strategy);
+        Assert.Contains(plan, line => line.StartsWith("SELECT setval('\"public\".\"legacy_id_seq\"'::regclass", StringComparison.Ordinal));
+
+        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "legacy" }, strategy);
+        await Db.ExecAsync(s.Databases.TargetMigrator, "INSERT INTO legacy (name) VALUES ('new')");
+
+        Assert.Equal(["301"], await Db.RowsAsync(s.TargetAdmin, "SELECT id FROM legacy WHERE name = 'new'"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public async Task A_sequence_shared_by_tables_ends_past_all_of_them_and_never_goes_back(MigrationStrategy strategy)
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin,
+            """
+            CREATE TABLE a (id bigint PRIMARY KEY, v text); INSERT INTO a SELECT g, 'a' FROM generate_series(1, 100) g;
+            CREATE TABLE b (id bigint PRIMARY KEY, v text); INSERT INTO b SELECT g, 'b' FROM generate_series(1001, 2000) g;
+            """);
+        // c is not migrated, but already holds an id the sequence handed out long ago.
+        await Db.ExecAsync(s.Databases.TargetMigrator,
+            """
+            CREATE SEQUENCE shared_seq;
+            CREATE TABLE a (id bigint NOT NULL DEFAULT nextval('shared_seq') PRIMARY KEY, v text);
+            CREATE TABLE b (id bigint NOT NULL DEFAULT nextval('shared_seq') PRIMARY KEY, v text);
+            CREATE TABLE c (id bigint NOT NULL DEFAULT nextval('shared_seq') PRIMARY KEY, v text);
+            INSERT INTO c VALUES (700, 'c');
+            """);
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+
+        var plan = await migrator.PlanMigrationAsync(new TableMigrationRequest { SourceTable = "a" }, strategy);
+        var setval = Assert.Single(plan, line => line.Contains("setval(", StringComparison.Ordinal));
+        Assert.Contains("FROM \"public\".\"b\"", setval, StringComparison.Ordinal);
+        Assert.Contains("FROM \"public\".\"c\"", setval, StringComparison.Ordinal);
+
+        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "a" }, strategy);
+        Assert.Equal(700L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT last_value FROM shared_seq"));
+
+        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "b" }, strategy);
+        Assert.Equal(2000L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT last_value FROM shared_seq"));
+
+        // a's values are far below where the sequence is now: replacing them must not move it back.
+        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "a", Truncate = true }, strategy);
+        Assert.Equal(2000L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT last_value FROM shared_seq"));
+
+        await Db.ExecAsync(s.Databases.TargetMigrator, "INSERT INTO a (v) VALUES ('new a'); INSERT INTO b (v) VALUES ('new b'); INSERT INTO c (v) VALUES ('new c')");
+        Assert.Equal(["2001 | new a", "2002 | new b", "2003 | new c"],
+            await Db.RowsAsync(s.TargetAdmin, "SELECT id, v FROM (SELECT * FROM a UNION ALL SELECT * FROM b UNION ALL SELECT * FROM c) u WHERE v LIKE 'new%' ORDER BY id"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public async Task A_partitioned_table_with_a_nextval_default_gives_fresh_ids_in_every_partition(MigrationStrategy strategy)
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        const string partitioned =
+            """
+            CREATE TABLE m_2024 PARTITION OF m FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+            CREATE TABLE m_2025 PARTITION OF m FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+            """;
+        await Db.ExecAsync(s.SourceAdmin,
+            "CREATE TABLE m (id bigint NOT NULL, at date NOT NULL, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);" + partitioned +
+            "INSERT INTO m SELECT g, date '2024-01-01' + g FROM generate_series(1, 400) g");
+        await Db.ExecAsync(s.Databases.TargetMigrator,
+            "CREATE SEQUENCE m_id_seq; CREATE TABLE m (id bigint NOT NULL DEFAULT nextval('m_id_seq'), at date NOT NULL, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);" + partitioned);
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+
+        var plan = await migrator.PlanMigrationAsync(new TableMigrationRequest { SourceTable = "m" }, strategy);
+        var setval = Assert.Single(plan, line => line.Contains("setval(", StringComparison.Ordinal));
+        Assert.Contains("'\"public\".\"m_id_seq\"'::regclass", setval, StringComparison.Ordinal);
+
+        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "m" }, strategy);
+        await Db.ExecAsync(s.Databases.TargetMigrator, "INSERT INTO m (at) VALUES ('2024-06-01'); INSERT INTO m_2025 (at) VALUES ('2025-06-01')");
+
+        Assert.Equal(["401 | m_2024", "402 | m_2025"],
+            await Db.RowsAsync(s.TargetAdmin, "SELECT id, tableoid::regclass::text FROM m WHERE id > 400 ORDER BY id"));
+    }
+
+    [Fact]
+    public async Task A_descending_sequence_ends_below_the_smallest_value()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE d (id int PRIMARY KEY); INSERT INTO d SELECT -g FROM generate_series(1, 50) g");
+        await Db.ExecAsync(s.Databases.TargetMigrator,
+            "CREATE SEQUENCE down_seq INCREMENT -1 MAXVALUE -1 START -1; CREATE TABLE d (id int NOT NULL DEFAULT nextval('down_seq') PRIMARY KEY)");
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+
+        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "d" }, MigrationStrategy.Copy);
+        await Db.ExecAsync(s.Databases.TargetMigrator, "INSERT INTO d DEFAULT VALUES");
+
+        Assert.Equal(["-51"], await Db.RowsAsync(s.TargetAdmin, "SELECT min(id) FROM d"));
+    }
+
+    [Fact]
+    public async Task A_sequence_that_starts_beyond_the_values_is_not_moved_back()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT g FROM generate_series(1, 50) g");
+        await Db.ExecAsync(s.Databases.TargetMigrator,
+            "CREATE SEQUENCE t_seq START 1000; CREATE TABLE t (id int NOT NULL DEFAULT nextval('t_seq') PRIMARY KEY)");
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+
+        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "t" }, MigrationStrategy.Fdw);
+        await Db.ExecAsync(s.Databases.TargetMigrator, "INSERT INTO t DEFAULT VALUES");
+
+        Assert.Equal(["1000"], await Db.RowsAsync(s.TargetAdmin, "SELECT max(id) FROM t"));
+    }
+
+    [Fact]
+    public async Task A_shared_sequence_over_a_table_the_role_cannot_read_is_refused_before_any_write()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE a (id bigint PRIMARY KEY); INSERT INTO a SELECT g FROM generate_series(1, 10) g");
+        await Db.ExecAsync(s.Databases.TargetMigrator, "CREATE SEQUENCE shared_seq; CREATE TABLE a (id bigint NOT NULL DEFAULT nextval('shared_seq') PRIMARY KEY)");
+        await Db.ExecAsync(s.TargetAdmin, "CREATE TABLE hidden (id bigint NOT NULL DEFAULT nextval('shared_seq') PRIMARY KEY); INSERT INTO hidden VALUES (5000)");
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+
+        var error = await Assert.ThrowsAsync<ConfitureException>(() => migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "a" }, MigrationStrategy.Copy));
+
+        Assert.Equal(ConfitureErrorKind.PermissionDenied, error.Kind);
+        Assert.Contains("\"public\".\"hidden\"", error.Message, StringComparison.Ordinal);
+        Assert.Contains("GRANT SELECT", error.RecommendedAction, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM a"));
+    }
+}
