@@ -62,4 +62,6 @@ public enum ConfitureErrorKind
     RunNotPossible,
     /// <summary>The foreign server belongs to another live Confiture session or reads another source.</summary>
     ServerInUse,
+    /// <summary>A name given as a source table is a view, a materialized view, a foreign table or a partition.</summary>
+    NotATable,
 }

@@ -155,6 +155,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         Validate(request, strategy);
         var sourceSchema = string.IsNullOrEmpty(request.SourceSchema) ? settings.SourceSchema : request.SourceSchema;
         var targetTable = request.EffectiveTargetTable;
+        await SourceTables.RequireTableAsync(source, sourceSchema, request.SourceTable, "migrate", cancellationToken).ConfigureAwait(false);
         var targetInfo = await TableCatalog.FindAsync(connection, request.TargetSchema, targetTable, cancellationToken).ConfigureAwait(false);
         if (targetInfo is null || targetInfo.Kind is not ('r' or 'p'))
         {
