@@ -38,7 +38,7 @@ internal static class SourceTables
     /// <param name="source">The source, for the message.</param>
     /// <param name="schema">The source schema.</param>
     /// <param name="name">The name given as a table.</param>
-    /// <param name="action">What was asked, as a verb: "migrate", "verify", "size".</param>
+    /// <param name="action">What was asked, as a verb: "migrate", "verify", "plan a migration of".</param>
     /// <param name="cancellationToken">Stops the work.</param>
     public static async Task RequireTableAsync(
         NpgsqlConnection connection, DatabaseEndpoint source, string schema, string name, string action, CancellationToken cancellationToken)

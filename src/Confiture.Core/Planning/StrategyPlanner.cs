@@ -45,7 +45,7 @@ internal static class StrategyPlanner
             var missing = tables.Where(t => found.All(f => f.Name != t)).ToList();
             foreach (var name in missing)
             {
-                await SourceTables.RequireTableAsync(connection, source, schema, name, "size", cancellationToken).ConfigureAwait(false);
+                await SourceTables.RequireTableAsync(connection, source, schema, name, "plan a migration of", cancellationToken).ConfigureAwait(false);
             }
 
             if (missing.Count > 0)
