@@ -167,8 +167,10 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         if (request.DeferIndexes && targetInfo.Kind != 'r')
         {
             throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
-                $"DeferIndexes is not supported for the partitioned table \"{request.TargetSchema}\".\"{targetTable}\".", targetTable,
-                "Leave -DeferIndexes out for partitioned tables.");
+                $"-DeferIndexes cannot defer the indexes of the partitioned table \"{request.TargetSchema}\".\"{targetTable}\": each partition's index is attached " +
+                "to an index or key of the partitioned table, so PostgreSQL drops them only all together, and building them back under the partitions' own names " +
+                "takes a create and an attach for every partition, which Confiture does not do. Nothing was written.", targetTable,
+                $"Leave -DeferIndexes out for \"{targetTable}\" (its partitions' indexes are then filled during the load); other tables can keep it.");
         }
 
         // The source's own catalog always decides the columns and their types; the foreign table

@@ -108,4 +108,25 @@ public sealed class TablesOnlyTests(ServerFixture fixture)
             Assert.True((await migrator.VerifyMigrationAsync(new Confiture.Core.Verification.VerificationRequest { SourceTable = table, Checksum = true })).Match);
         }
     }
+
+    [Fact]
+    public async Task DeferIndexes_on_a_partitioned_table_says_why_not_and_what_to_do_before_any_write()
+    {
+        await using var s = await WorldAsync(fixture);
+        await Db.ExecAsync(s.Databases.TargetMigrator, "ALTER TABLE p ADD PRIMARY KEY (id, at); INSERT INTO p VALUES (-1, '2024-05-05')");
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+
+        var refused = await Assert.ThrowsAsync<ConfitureException>(() => migrator.MigrateAsync(
+            new TableMigrationRequest { SourceTable = "p", DeferIndexes = true, Truncate = true }, MigrationStrategy.Copy));
+
+        Assert.Equal(ConfitureErrorKind.InvalidArgument, refused.Kind);
+        Assert.Contains("partitioned table \"public\".\"p\"", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("each partition's index is attached", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("Leave -DeferIndexes out for \"p\"", refused.RecommendedAction, StringComparison.Ordinal);
+        Assert.Equal(["-1"], await Db.RowsAsync(s.TargetAdmin, "SELECT id FROM p"));
+
+        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "p", Truncate = true }, MigrationStrategy.Copy);
+        Assert.Equal(30L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM p"));
+    }
 }
