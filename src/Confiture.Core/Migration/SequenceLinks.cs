@@ -116,4 +116,39 @@ internal static class SequenceLinks
 
         return links;
     }
+
+    /// <summary>
+    /// Moves one sequence, in the load's transaction, past the values of every table that uses it
+    /// and that no other transaction is replacing. A table another load is truncating or
+    /// re-indexing (an ACCESS EXCLUSIVE lock, held or awaited) is not read: reading it would wait
+    /// for that whole load, and when that load in turn reads this table both would wait for each
+    /// other. Its own load moves the sequence past its values when it finishes, and a sequence only
+    /// ever moves forward, so the sequence still ends past both.
+    /// </summary>
+    public static async Task MoveAsync(NpgsqlConnection connection, string ownTable, SequenceLink link, IOperationObserver observer, CancellationToken cancellationToken)
+    {
+        var others = link.Users.Select(u => u.Table).Where(t => t != ownTable).Distinct(StringComparer.Ordinal).ToArray();
+        var busy = others.Length == 0
+            ? []
+            : await SqlExecutor.ListAsync(connection,
+                """
+                SELECT t FROM unnest($1::text[]) AS t
+                WHERE EXISTS (SELECT 1 FROM pg_locks l
+                              WHERE l.locktype = 'relation' AND l.relation = to_regclass(t) AND l.mode = 'AccessExclusiveLock'
+                                AND l.pid <> pg_backend_pid()
+                                AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()))
+                """,
+                r => r.GetString(0), cancellationToken, (object)others).ConfigureAwait(false);
+        foreach (var table in busy)
+        {
+            observer.Warning($"The sequence {link.Sequence} was moved without reading {table}, which shares it: another transaction holds it locked (a load replacing it, or DDL). " +
+                $"A Confiture load of {table} moves the sequence past its values itself; otherwise run this migration again once that transaction has ended.");
+        }
+
+        var readable = link with { Users = link.Users.Where(u => !busy.Contains(u.Table, StringComparer.Ordinal)).ToList() };
+        if (readable.Users.Count > 0)
+        {
+            await SqlExecutor.ExecuteAsync(connection, MigrationPlan.MoveSequence(readable), observer, cancellationToken, link.Sequence).ConfigureAwait(false);
+        }
+    }
 }

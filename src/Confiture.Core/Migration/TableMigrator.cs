@@ -388,7 +388,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
     {
         foreach (var link in plan.Sequences)
         {
-            await SqlExecutor.ExecuteAsync(connection, MigrationPlan.MoveSequence(link), observer, cancellationToken, link.Sequence).ConfigureAwait(false);
+            await SequenceLinks.MoveAsync(connection, plan.QualifiedTarget, link, observer, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -155,4 +155,37 @@ public sealed class SequenceTests(ServerFixture fixture)
         Assert.Contains("GRANT SELECT", error.RecommendedAction, StringComparison.OrdinalIgnoreCase);
         Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM a"));
     }
+
+    [Fact]
+    public async Task A_load_does_not_wait_for_a_table_that_shares_its_sequence_and_is_being_replaced()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE a (id bigint PRIMARY KEY); INSERT INTO a SELECT g FROM generate_series(1, 100) g");
+        await Db.ExecAsync(s.Databases.TargetMigrator,
+            """
+            CREATE SEQUENCE shared_seq;
+            CREATE TABLE a (id bigint NOT NULL DEFAULT nextval('shared_seq') PRIMARY KEY);
+            CREATE TABLE b (id bigint NOT NULL DEFAULT nextval('shared_seq') PRIMARY KEY);
+            """);
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+
+        // Another load replacing b holds it until it commits, and will read a when it finishes.
+        await using var other = new Npgsql.NpgsqlConnection(s.TargetAdmin);
+        await other.OpenAsync();
+        await using var replacing = await other.BeginTransactionAsync();
+        await using (var truncate = new Npgsql.NpgsqlCommand("TRUNCATE b; INSERT INTO b SELECT g FROM generate_series(1, 5000) g", other, replacing))
+        {
+            await truncate.ExecuteNonQueryAsync();
+        }
+
+        var observer = new RecordingObserver();
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "a" }, MigrationStrategy.Copy, observer, patience.Token);
+        await replacing.CommitAsync();
+
+        var warning = Assert.Single(observer.Warnings);
+        Assert.Contains("\"public\".\"b\"", warning, StringComparison.Ordinal);
+        Assert.Equal(100L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT last_value FROM shared_seq"));
+    }
 }
