@@ -62,7 +62,10 @@ internal sealed record MigrationPlan(
     public static SqlStatement MoveSequence(SequenceLink link)
     {
         var (pick, aggregate, comparison) = link.Descending ? ("least", "min", "<=") : ("greatest", "max", ">=");
-        var values = string.Join(", ", link.Users.Select(u => $"(SELECT {aggregate}({SqlText.Identifier(u.Column)})::bigint FROM {u.Table})"));
+        var round = link.Descending ? "floor" : "ceil";
+        var values = string.Join(", ", link.Users.Select(u => u.Numeric
+            ? $"(SELECT {round}({aggregate}({SqlText.Identifier(u.Column)}))::bigint FROM {u.Table})"
+            : $"(SELECT {aggregate}({SqlText.Identifier(u.Column)})::bigint FROM {u.Table})"));
         return SqlStatement.Plain(
             $"SELECT setval($1::regclass, v.m) FROM (SELECT {pick}({values}) AS m) v, {link.Sequence} s, pg_sequence q " +
             $"WHERE q.seqrelid = $1::regclass AND v.m IS NOT NULL " +

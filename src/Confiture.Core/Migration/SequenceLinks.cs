@@ -7,13 +7,14 @@ namespace Confiture.Core.Migration;
 /// <summary>A sequence the load's target columns draw from, and every column on the target that draws from it.</summary>
 /// <param name="Sequence">The sequence, schema-qualified and quoted.</param>
 /// <param name="Descending">Whether it counts down (a negative increment): then it must end below the smallest value.</param>
-/// <param name="Users">The integer columns of plain and partitioned tables whose values the sequence must not hand out again.</param>
+/// <param name="Users">The integer and numeric columns of plain and partitioned tables whose values the sequence must not hand out again.</param>
 internal sealed record SequenceLink(string Sequence, bool Descending, IReadOnlyList<SequenceUser> Users);
 
 /// <summary>A column that takes its values from a sequence.</summary>
 /// <param name="Table">The table, schema-qualified and quoted.</param>
 /// <param name="Column">The column's name.</param>
-internal sealed record SequenceUser(string Table, string Column);
+/// <param name="Numeric">Whether it is numeric (legacy ids): its largest value is rounded up to a whole one.</param>
+internal sealed record SequenceUser(string Table, string Column, bool Numeric = false);
 
 /// <summary>
 /// Finds the sequences a load must move: identity and OWNED BY sequences, and any sequence a column
@@ -29,8 +30,16 @@ internal static class SequenceLinks
     /// loading, so it is past their values already. Refuses, before any write, a sequence the role
     /// could not move or a sharing table it could not read.
     /// </summary>
+    /// <param name="connection">An open connection to the target.</param>
+    /// <param name="target">The target, for messages.</param>
+    /// <param name="table">The target table.</param>
+    /// <param name="columns">The target columns the load writes.</param>
+    /// <param name="sourceTable">The source table, for messages.</param>
+    /// <param name="observer">Told of a written column whose values the sequence cannot be moved past (text built from nextval, say).</param>
+    /// <param name="cancellationToken">Stops the work.</param>
     public static async Task<IReadOnlyList<SequenceLink>> FindAsync(
-        NpgsqlConnection connection, DatabaseEndpoint target, uint table, IReadOnlyList<string> columns, string sourceTable, CancellationToken cancellationToken)
+        NpgsqlConnection connection, DatabaseEndpoint target, uint table, IReadOnlyList<string> columns, string sourceTable,
+        IOperationObserver observer, CancellationToken cancellationToken)
     {
         if (columns.Count == 0)
         {
@@ -68,7 +77,9 @@ internal static class SequenceLinks
             )
             SELECT sn.nspname, s.relname, q.seqincrement < 0, tn.nspname, t.relname, a.attname,
                    has_sequence_privilege(s.oid, 'SELECT') AND has_sequence_privilege(s.oid, 'UPDATE'),
-                   has_column_privilege(t.oid, a.attnum, 'SELECT')
+                   has_column_privilege(t.oid, a.attnum, 'SELECT'),
+                   CASE WHEN base.oid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN 'i' WHEN base.oid = 'numeric'::regtype THEN 'n' ELSE 'o' END,
+                   t.oid = $1
             FROM users u
             JOIN pg_class s ON s.oid = u.seq AND s.relkind = 'S'
             JOIN pg_namespace sn ON sn.oid = s.relnamespace
@@ -77,21 +88,35 @@ internal static class SequenceLinks
             JOIN pg_namespace tn ON tn.oid = t.relnamespace
             JOIN pg_attribute a ON a.attrelid = u.rel AND a.attnum = u.attnum AND NOT a.attisdropped
             JOIN pg_type ty ON ty.oid = a.atttypid
-            WHERE (CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END) IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
-              AND NOT (t.relispartition AND EXISTS (
+            JOIN pg_type base ON base.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
+            WHERE NOT (t.relispartition AND EXISTS (
                 SELECT 1 FROM users p JOIN pg_attribute pa ON pa.attrelid = p.rel AND pa.attnum = p.attnum
                 WHERE p.seq = u.seq AND pa.attname = a.attname
                   AND p.rel IN (SELECT relid FROM pg_partition_ancestors(t.oid) WHERE relid <> t.oid)))
             ORDER BY 1, 2, 4, 5, 6
             """,
             r => (SequenceSchema: r.GetString(0), SequenceName: r.GetString(1), Descending: r.GetBoolean(2),
-                TableSchema: r.GetString(3), TableName: r.GetString(4), Column: r.GetString(5), MayMove: r.GetBoolean(6), MayRead: r.GetBoolean(7)),
+                TableSchema: r.GetString(3), TableName: r.GetString(4), Column: r.GetString(5), MayMove: r.GetBoolean(6), MayRead: r.GetBoolean(7),
+                Kind: r.GetChar(8), Own: r.GetBoolean(9)),
             cancellationToken, table, columns.ToArray()).ConfigureAwait(false);
 
         var links = new List<SequenceLink>();
-        foreach (var group in rows.GroupBy(r => (r.SequenceSchema, r.SequenceName)))
+        foreach (var all in rows.GroupBy(r => (r.SequenceSchema, r.SequenceName)))
         {
-            var sequence = SqlText.Qualified(group.Key.SequenceSchema, group.Key.SequenceName);
+            var sequence = SqlText.Qualified(all.Key.SequenceSchema, all.Key.SequenceName);
+            // Values such as 'INV-' || nextval(...) hold the sequence's numbers in a form no max() can read back.
+            foreach (var opaque in all.Where(r => r.Kind == 'o' && r.Own && columns.Contains(r.Column)))
+            {
+                observer.Warning($"The default of column \"{opaque.Column}\" of {SqlText.Qualified(opaque.TableSchema, opaque.TableName)} calls the sequence {sequence}, " +
+                    $"but its values are not numbers, so the sequence cannot be moved past the migrated ones: set it yourself after the load (SELECT setval('{sequence}', ...)).");
+            }
+
+            var group = all.Where(r => r.Kind != 'o').ToList();
+            if (group.Count == 0)
+            {
+                continue;
+            }
+
             var first = group.First();
             if (!first.MayMove)
             {
@@ -111,7 +136,7 @@ internal static class SequenceLinks
             }
 
             links.Add(new SequenceLink(sequence, first.Descending,
-                group.Select(r => new SequenceUser(SqlText.Qualified(r.TableSchema, r.TableName), r.Column)).ToList()));
+                group.Select(r => new SequenceUser(SqlText.Qualified(r.TableSchema, r.TableName), r.Column, r.Kind == 'n')).ToList()));
         }
 
         return links;

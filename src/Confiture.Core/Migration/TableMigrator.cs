@@ -190,7 +190,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         var deferred = request.DeferIndexes ? await DeferredIndexes.CaptureAsync(connection, targetInfo.Oid, cancellationToken).ConfigureAwait(false) : null;
 
         var sequences = await SequenceLinks.FindAsync(connection, target, targetInfo.Oid,
-            columns.Where(c => c.Target.IsInteger).Select(c => c.Target.Name).ToList(), request.SourceTable, cancellationToken).ConfigureAwait(false);
+            columns.Select(c => c.Target.Name).ToList(), request.SourceTable, observer, cancellationToken).ConfigureAwait(false);
 
         return new MigrationPlan(request, strategy, sourceSchema, targetTable, qualifiedTarget, targetInfo.Kind, columns, deferred, sequences, targetInfo.Oid, conversion)
         {

@@ -188,4 +188,30 @@ public sealed class SequenceTests(ServerFixture fixture)
         Assert.Contains("\"public\".\"b\"", warning, StringComparison.Ordinal);
         Assert.Equal(100L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT last_value FROM shared_seq"));
     }
+
+    [Fact]
+    public async Task A_legacy_numeric_id_is_moved_past_and_a_text_built_from_nextval_is_a_warning()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin,
+            "CREATE TABLE invoices (id numeric(12,0) PRIMARY KEY, code text NOT NULL); INSERT INTO invoices SELECT g, 'INV-' || g FROM generate_series(1, 40) g");
+        await Db.ExecAsync(s.Databases.TargetMigrator,
+            """
+            CREATE SEQUENCE invoices_id_seq; CREATE SEQUENCE invoice_code_seq;
+            CREATE TABLE invoices (id numeric(12,0) NOT NULL DEFAULT nextval('invoices_id_seq') PRIMARY KEY,
+                                   code text NOT NULL DEFAULT 'INV-' || nextval('invoice_code_seq'));
+            """);
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+        var observer = new RecordingObserver();
+
+        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "invoices" }, MigrationStrategy.Copy, observer);
+        await Db.ExecAsync(s.Databases.TargetMigrator, "INSERT INTO invoices (code) VALUES ('manual')");
+
+        Assert.Equal(["41"], await Db.RowsAsync(s.TargetAdmin, "SELECT id FROM invoices WHERE code = 'manual'"));
+        var warning = Assert.Single(observer.Warnings);
+        Assert.Contains("\"code\"", warning, StringComparison.Ordinal);
+        Assert.Contains("\"public\".\"invoice_code_seq\"", warning, StringComparison.Ordinal);
+        Assert.Contains("set it yourself", warning, StringComparison.Ordinal);
+    }
 }
