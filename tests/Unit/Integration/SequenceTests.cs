@@ -214,4 +214,33 @@ public sealed class SequenceTests(ServerFixture fixture)
         Assert.Contains("\"public\".\"invoice_code_seq\"", warning, StringComparison.Ordinal);
         Assert.Contains("set it yourself", warning, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Hostile_sequence_and_table_names_stay_names()
+    {
+        const string table = "t'; drop table x;--";
+        const string quotedTable = "\"t'; drop table x;--\"";
+        // Schema: odd "schema"; sequence: seq 'q' \x; the default names it as a regclass literal.
+        const string sequence = "\"odd \"\"schema\"\"\".\"seq 'q' \\x\"";
+        const string sequenceLiteral = "'\"odd \"\"schema\"\"\".\"seq ''q'' \\x\"'";
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, $"CREATE TABLE {quotedTable} (id int PRIMARY KEY); INSERT INTO {quotedTable} SELECT g FROM generate_series(1, 25) g");
+        await Db.ExecAsync(s.Databases.TargetMigrator,
+            "CREATE SCHEMA \"odd \"\"schema\"\"\"; " +
+            $"CREATE SEQUENCE {sequence}; " +
+            $"CREATE TABLE {quotedTable} (id int NOT NULL DEFAULT nextval({sequenceLiteral}) PRIMARY KEY); " +
+            $"CREATE TABLE \"other \"\"one\"\"\" (id int NOT NULL DEFAULT nextval({sequenceLiteral}) PRIMARY KEY); " +
+            "INSERT INTO \"other \"\"one\"\"\" VALUES (90);");
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+
+        foreach (var strategy in new[] { MigrationStrategy.Fdw, MigrationStrategy.Copy })
+        {
+            await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = table, Truncate = true }, strategy);
+        }
+
+        await Db.ExecAsync(s.Databases.TargetMigrator, $"INSERT INTO {quotedTable} DEFAULT VALUES");
+        Assert.Equal(["91"], await Db.RowsAsync(s.TargetAdmin, $"SELECT max(id) FROM {quotedTable}"));
+        Assert.Equal(1L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM \"other \"\"one\"\"\""));
+    }
 }
