@@ -81,6 +81,13 @@ INSERT INTO events (at) VALUES ('2025-03-01');
         Invoke-TestSql -Side Target -Database $pair.Database -Sql "DELETE FROM customers WHERE name = 'new customer'; DELETE FROM suppliers WHERE name = 'new supplier'; DELETE FROM events WHERE id > 600" | Out-Null
     }
 
+    It 'migrates the tables only when a wildcard names them, as one run' {
+        $results = @(Invoke-ConfitureTableMigration -Migration $migration -SourceTable * -Truncate -Force -ErrorVariable failures)
+
+        $failures | Should -BeNullOrEmpty
+        $results.SourceTable | Sort-Object | Should -Be @('customers', 'events', 'suppliers')
+    }
+
     It 'compares only the tables when -Table is left out: -Quiet is $true after a correct migration' {
         (Test-ConfitureMigration -Migration $migration).SourceTable | Should -Be @('customers', 'events', 'suppliers')
         Test-ConfitureMigration -Migration $migration -Quiet | Should -BeTrue
