@@ -171,9 +171,22 @@ internal static class SequenceLinks
         }
 
         var readable = link with { Users = link.Users.Where(u => !busy.Contains(u.Table, StringComparer.Ordinal)).ToList() };
-        if (readable.Users.Count > 0)
+        if (readable.Users.Count == 0)
+        {
+            return;
+        }
+
+        try
         {
             await SqlExecutor.ExecuteAsync(connection, MigrationPlan.MoveSequence(readable), observer, cancellationToken, link.Sequence).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.NumericValueOutOfRange)
+        {
+            // Said as what it is: no source value failed to fit, the sequence's own limit is too small for them.
+            throw new ConfitureException(ConfitureErrorKind.MigrationFailed,
+                $"The sequence {link.Sequence} cannot be moved past the migrated values of {string.Join(", ", readable.Users.Select(u => $"{u.Table}.{SqlText.Identifier(u.Column)}").Distinct())}: " +
+                $"{ex.MessageText}. New rows would get no id, so the load was undone: the target table is as it was.",
+                ownTable, $"Widen the sequence on the target (ALTER SEQUENCE {link.Sequence} AS bigint MAXVALUE ..., or MINVALUE for a descending one), then run the migration again.", ex);
         }
     }
 }

@@ -243,4 +243,23 @@ public sealed class SequenceTests(ServerFixture fixture)
         Assert.Equal(["91"], await Db.RowsAsync(s.TargetAdmin, $"SELECT max(id) FROM {quotedTable}"));
         Assert.Equal(1L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM \"other \"\"one\"\"\""));
     }
+
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public async Task A_sequence_too_small_for_the_migrated_values_is_a_clear_error_and_nothing_is_written(MigrationStrategy strategy)
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT g FROM generate_series(1, 50) g");
+        await Db.ExecAsync(s.Databases.TargetMigrator, "CREATE SEQUENCE t_seq MAXVALUE 20; CREATE TABLE t (id int NOT NULL DEFAULT nextval('t_seq') PRIMARY KEY)");
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+
+        var error = await Assert.ThrowsAsync<ConfitureException>(() => migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "t" }, strategy));
+
+        Assert.Equal(ConfitureErrorKind.MigrationFailed, error.Kind);
+        Assert.Contains("The sequence \"public\".\"t_seq\" cannot be moved past", error.Message, StringComparison.Ordinal);
+        Assert.Contains("the load was undone", error.Message, StringComparison.Ordinal);
+        Assert.Contains("ALTER SEQUENCE \"public\".\"t_seq\"", error.RecommendedAction, StringComparison.Ordinal);
+        Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM t"));
+    }
 }
