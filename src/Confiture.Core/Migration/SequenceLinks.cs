@@ -25,6 +25,12 @@ internal sealed record SequenceUser(string Table, string Column, bool Numeric = 
 internal static class SequenceLinks
 {
     /// <summary>
+    /// nextval(('x_seq'::text)::regclass), as schemas carried over from PostgreSQL 8.0 and earlier
+    /// still have: the name is looked up when the default runs, so no dependency records it.
+    /// </summary>
+    private const string TextNamedSequence = @"nextval\(\('((?:[^']|'')+)'::text\)::regclass\)";
+
+    /// <summary>
     /// The sequences behind <paramref name="columns"/> (target columns the load writes). Columns the
     /// load leaves to their default are left out on purpose: they draw from the sequence while
     /// loading, so it is past their values already. Refuses, before any write, a sequence the role
@@ -46,10 +52,12 @@ internal static class SequenceLinks
             return [];
         }
 
-        // pg_depend records both links: an attribute default depends on every sequence its
+        // pg_depend records two of the links: an attribute default depends on every sequence its
         // expression names (nextval('x'::regclass) stores x's OID), and an identity or OWNED BY
-        // sequence depends on its column (what pg_get_serial_sequence reads). A partition carries a
-        // copy of its parent's default, but its rows are read through the parent, so it is left out
+        // sequence depends on its column (what pg_get_serial_sequence reads). The third, a default
+        // that names its sequence as text, is read from the expression, printed without its table
+        // (pg_get_expr with a table locks it, and a default refers to no column). A partition carries a copy
+        // of its parent's default, but its rows are read through the parent, so it is left out
         // when an ancestor's same-named column uses the same sequence.
         var rows = await SqlExecutor.ListAsync(connection,
             """
@@ -57,24 +65,20 @@ internal static class SequenceLinks
               SELECT a.attnum FROM pg_attribute a
               WHERE a.attrelid = $1 AND a.attname = ANY ($2) AND a.attnum > 0 AND NOT a.attisdropped
             ),
-            fed AS (
-              SELECT d.refobjid AS seq FROM pg_attrdef ad
-              JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
-              WHERE ad.adrelid = $1 AND ad.adnum IN (SELECT attnum FROM written)
-              UNION
-              SELECT d.objid FROM pg_depend d
-              WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $1
-                AND d.refobjsubid IN (SELECT attnum FROM written) AND d.deptype IN ('a', 'i')
-            ),
-            users AS (
+            links AS (
               SELECT d.refobjid AS seq, ad.adrelid AS rel, ad.adnum AS attnum FROM pg_attrdef ad
               JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_class'::regclass
-              WHERE d.refobjid IN (SELECT seq FROM fed)
               UNION
-              SELECT d.objid, d.refobjid, d.refobjsubid FROM pg_depend d
-              WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.objid IN (SELECT seq FROM fed)
-                AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0
-            )
+              SELECT to_regclass(replace(m[1], '''''', '''')), x.adrelid, x.adnum
+              FROM (SELECT ad.adrelid, ad.adnum, CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, 0) END AS expr
+                    FROM pg_attrdef ad JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum) x,
+                   regexp_matches(x.expr, $3, 'g') AS m
+              UNION
+              SELECT d.objid, d.refobjid, d.refobjsubid FROM pg_depend d JOIN pg_class c ON c.oid = d.objid AND c.relkind = 'S'
+              WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0
+            ),
+            fed AS (SELECT l.seq FROM links l WHERE l.rel = $1 AND l.attnum IN (SELECT attnum FROM written)),
+            users AS (SELECT l.seq, l.rel, l.attnum FROM links l WHERE l.seq IN (SELECT seq FROM fed))
             SELECT sn.nspname, s.relname, q.seqincrement < 0, tn.nspname, t.relname, a.attname,
                    has_sequence_privilege(s.oid, 'SELECT') AND has_sequence_privilege(s.oid, 'UPDATE'),
                    has_column_privilege(t.oid, a.attnum, 'SELECT'),
@@ -98,7 +102,7 @@ internal static class SequenceLinks
             r => (SequenceSchema: r.GetString(0), SequenceName: r.GetString(1), Descending: r.GetBoolean(2),
                 TableSchema: r.GetString(3), TableName: r.GetString(4), Column: r.GetString(5), MayMove: r.GetBoolean(6), MayRead: r.GetBoolean(7),
                 Kind: r.GetChar(8), Own: r.GetBoolean(9)),
-            cancellationToken, table, columns.ToArray()).ConfigureAwait(false);
+            cancellationToken, table, columns.ToArray(), TextNamedSequence).ConfigureAwait(false);
 
         var links = new List<SequenceLink>();
         foreach (var all in rows.GroupBy(r => (r.SequenceSchema, r.SequenceName)))

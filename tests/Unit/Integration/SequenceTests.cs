@@ -262,4 +262,24 @@ public sealed class SequenceTests(ServerFixture fixture)
         Assert.Contains("ALTER SEQUENCE \"public\".\"t_seq\"", error.RecommendedAction, StringComparison.Ordinal);
         Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM t"));
     }
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public async Task A_default_that_names_its_sequence_as_text_gives_fresh_ids(MigrationStrategy strategy)
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE old_style (id int PRIMARY KEY); INSERT INTO old_style SELECT g FROM generate_series(1, 70) g");
+        // As schemas carried over from PostgreSQL 8.0 have it: no dependency on the sequence is recorded.
+        await Db.ExecAsync(s.Databases.TargetMigrator,
+            "CREATE SEQUENCE \"Old Style's seq\"; CREATE TABLE old_style (id int NOT NULL DEFAULT nextval(('\"Old Style''s seq\"'::text)::regclass) PRIMARY KEY)");
+        Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin,
+            "SELECT count(*) FROM pg_depend d JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid " +
+            "JOIN pg_class c ON d.refclassid = 'pg_class'::regclass AND c.oid = d.refobjid AND c.relkind = 'S' WHERE ad.adrelid = 'old_style'::regclass"));
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+
+        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "old_style" }, strategy);
+        await Db.ExecAsync(s.Databases.TargetMigrator, "INSERT INTO old_style DEFAULT VALUES");
+
+        Assert.Equal(["71"], await Db.RowsAsync(s.TargetAdmin, "SELECT max(id) FROM old_style"));
+    }
 }
