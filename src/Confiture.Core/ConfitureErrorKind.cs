@@ -72,4 +72,6 @@ public enum ConfitureErrorKind
     ServerError,
     /// <summary>Definitions dropped by an interrupted -DeferIndexes load could not be restored.</summary>
     RestoreFailed,
+    /// <summary>A name given as a source table is a view, a materialized view, a foreign table or a partition.</summary>
+    NotATable,
 }

@@ -117,6 +117,18 @@ public sealed class SchemaToSchemaMigrator
         }
     }
 
+    /// <summary>
+    /// The names among <paramref name="names"/> that are tables of the source schema (the
+    /// session's when null), in the order given: views, materialized views, foreign tables and
+    /// partitions are left out, as every list of "all the tables" must.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> TablesAmongAsync(IReadOnlyList<string> names, string? schema = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        await using var connection = await Source.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await SourceTables.OnlyTablesAsync(connection, schema ?? Settings.SourceSchema, names, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Counts a table on the source and on the target (which may have another name).</summary>
     public Task<TableVerification> VerifyMigrationAsync(
         string sourceTable, string? targetTable = null, string? sourceSchema = null, string targetSchema = "public", CancellationToken cancellationToken = default) =>

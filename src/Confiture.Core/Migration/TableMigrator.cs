@@ -156,6 +156,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         Validate(request, strategy);
         var sourceSchema = string.IsNullOrEmpty(request.SourceSchema) ? settings.SourceSchema : request.SourceSchema;
         var targetTable = request.EffectiveTargetTable;
+        await SourceTables.RequireTableAsync(source, sourceSchema, request.SourceTable, "migrate", cancellationToken).ConfigureAwait(false);
         var targetInfo = await TableCatalog.FindAsync(connection, request.TargetSchema, targetTable, cancellationToken).ConfigureAwait(false);
         if (targetInfo is null || targetInfo.Kind is not ('r' or 'p'))
         {
@@ -167,8 +168,10 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         if (request.DeferIndexes && targetInfo.Kind != 'r')
         {
             throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
-                $"DeferIndexes is not supported for the partitioned table \"{request.TargetSchema}\".\"{targetTable}\".", targetTable,
-                "Leave -DeferIndexes out for partitioned tables.");
+                $"-DeferIndexes cannot defer the indexes of the partitioned table \"{request.TargetSchema}\".\"{targetTable}\": each partition's index is attached " +
+                "to an index or key of the partitioned table, so PostgreSQL drops them only all together, and building them back under the partitions' own names " +
+                "takes a create and an attach for every partition, which Confiture does not do. Nothing was written.", targetTable,
+                $"Leave -DeferIndexes out for \"{targetTable}\" (its partitions' indexes are then filled during the load); other tables can keep it.");
         }
 
         // The source's own catalog always decides the columns and their types; the foreign table
@@ -187,16 +190,8 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         var qualifiedTarget = SqlText.Qualified(request.TargetSchema, targetTable);
         var deferred = request.DeferIndexes ? await DeferredIndexes.CaptureAsync(connection, targetInfo.Oid, cancellationToken).ConfigureAwait(false) : null;
 
-        var sequences = new List<SequenceLink>();
-        foreach (var column in columns.Where(c => c.Target.IsInteger))
-        {
-            var sequence = await SqlExecutor.ScalarAsync<string>(connection,
-                "SELECT pg_get_serial_sequence($1, $2)", cancellationToken, qualifiedTarget, column.Target.Name).ConfigureAwait(false);
-            if (sequence is not null)
-            {
-                sequences.Add(new SequenceLink(column.Target.Name, sequence));
-            }
-        }
+        var sequences = await SequenceLinks.FindAsync(connection, target, targetInfo.Oid,
+            columns.Select(c => c.Target.Name).ToList(), request.SourceTable, observer, cancellationToken).ConfigureAwait(false);
 
         return new MigrationPlan(request, strategy, sourceSchema, targetTable, qualifiedTarget, targetInfo.Kind, columns, deferred, sequences, targetInfo.Oid, conversion)
         {
@@ -413,7 +408,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
     {
         foreach (var link in plan.Sequences)
         {
-            await SqlExecutor.ExecuteAsync(connection, plan.MoveSequence(link), observer, cancellationToken, link.Sequence).ConfigureAwait(false);
+            await SequenceLinks.MoveAsync(connection, plan.QualifiedTarget, link, observer, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -19,6 +19,8 @@ internal static class TableVerifier
     {
         var sourceSchema = request.SourceSchema ?? sessionSourceSchema;
         var targetTable = request.EffectiveTargetTable;
+        // A view's rows are computed, a materialized view's may not be there: counting them proves nothing about a migration.
+        await SourceTables.RequireTableAsync(source, sourceSchema, request.SourceTable, "verify", cancellationToken).ConfigureAwait(false);
         if (!request.Checksum && !request.Detailed)
         {
             var sourceCount = CountAsync(source, sourceSchema, request.SourceTable, "source", cancellationToken);

@@ -263,7 +263,10 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
             }
 
             var pattern = new WildcardPattern(name, WildcardOptions.CultureInvariant);
-            var matches = migration.Tables.Where(pattern.IsMatch).ToList();
+            // A wildcard names tables only: the session's views and materialized views match no pattern.
+            IReadOnlyList<string> matches = [];
+            Guard(() => matches = Run((_, token) => migration.Migrator.TablesAmongAsync(migration.Tables.Where(pattern.IsMatch).ToList(), cancellationToken: token)),
+                target: name, terminating: true);
             if (matches.Count == 0)
             {
                 WriteError(ErrorRecords.From(new ConfitureException(ConfitureErrorKind.TableNotFound,

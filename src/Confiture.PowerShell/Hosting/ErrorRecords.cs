@@ -43,7 +43,7 @@ internal static class ErrorRecords
     private static ErrorCategory CategoryOf(ConfitureErrorKind kind) => kind switch
     {
         ConfitureErrorKind.InvalidArgument or ConfitureErrorKind.InvalidConnectionString
-            or ConfitureErrorKind.DuplicateTargetColumn or ConfitureErrorKind.EmptyColumnMapping => ErrorCategory.InvalidArgument,
+            or ConfitureErrorKind.DuplicateTargetColumn or ConfitureErrorKind.EmptyColumnMapping or ConfitureErrorKind.NotATable => ErrorCategory.InvalidArgument,
         ConfitureErrorKind.ConnectionFailed or ConfitureErrorKind.FdwConnectionFailed => ErrorCategory.ConnectionError,
         ConfitureErrorKind.AuthenticationFailed => ErrorCategory.AuthenticationError,
         ConfitureErrorKind.DatabaseNotFound or ConfitureErrorKind.SchemaNotFound
