@@ -423,9 +423,12 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         {
             await action().ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or ObjectDisposedException or IOException or OperationCanceledException)
+        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or ObjectDisposedException or IOException or OperationCanceledException
+                                       or NullReferenceException)
         {
-            // The original failure is the one worth reporting.
+            // The original failure is the one worth reporting. (Npgsql's cancel of a raw COPY whose
+            // backend was terminated can throw a NullReferenceException from its cleanup; it would
+            // otherwise replace the real error.)
         }
     }
 

@@ -240,12 +240,29 @@ public sealed class SharedServerTests(ServerFixture fixture)
         await using var s = await Scenario.CreateAsync(fixture);
         await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE nokey (id int, v text); INSERT INTO nokey SELECT g, md5(g::text) FROM generate_series(1, 300000) g");
         await Db.ExecAsync(s.Databases.TargetMigrator, "CREATE TABLE nokey (id int, v text); INSERT INTO nokey VALUES (-1, 'old')");
+        var request = new TableMigrationRequest { SourceTable = "nokey", Truncate = true, Parallel = 2 };
+        var second = new PhaseObserver();
+        Task<TableMigrationResult>? secondRun = null;
+        var first = new PhaseObserver
+        {
+            OnProgress = p =>
+            {
+                if (p.RowsDone > 0 && secondRun is null)
+                {
+                    // The second run starts while the first one's parts are loading, and the first one takes its time.
+                    secondRun = Task.Run(() => s.Migrator().MigrateTableCopyAsync(request, second));
+                    Thread.Sleep(2500);
+                }
+            },
+        };
 
-        var runs = Enumerable.Range(0, 2).Select(_ => s.Migrator())
-            .Select(m => Task.Run(() => m.MigrateTableCopyAsync(new TableMigrationRequest { SourceTable = "nokey", Truncate = true, Parallel = 2 }))).ToList();
-        var results = await Task.WhenAll(runs);
+        var firstResult = await s.Migrator().MigrateTableCopyAsync(request, first);
+        Assert.NotNull(secondRun);
+        var secondResult = await secondRun;
 
-        Assert.All(results, r => Assert.Equal(300000, r.RowsMigrated));
+        Assert.Equal(300000, firstResult.RowsMigrated);
+        Assert.Equal(300000, secondResult.RowsMigrated);
+        Assert.Contains(second.Warnings, w => w.StartsWith("Waiting", StringComparison.Ordinal) && w.Contains("application 'Confiture'", StringComparison.Ordinal));
         const string digest = "SELECT count(*), count(DISTINCT id), sum(hashtext(v)) FROM nokey";
         Assert.Equal(await Db.RowsAsync(s.SourceAdmin, digest), await Db.RowsAsync(s.TargetAdmin, digest));
     }
