@@ -42,16 +42,33 @@ public sealed class SchemaToSchemaMigrator
     /// Creates (or takes over) postgres_fdw, the server, the user mapping and the foreign tables on
     /// the target, in one transaction. See https://www.postgresql.org/docs/current/postgres-fdw.html.
     /// </summary>
-    public Task<FdwPlan> SetupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
-        new FdwSetup(Source, Target, Settings, observer ?? NullObserver.Instance).ApplyAsync(cancellationToken);
+    public async Task<FdwPlan> SetupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default)
+    {
+        await RepairAsync(observer, cancellationToken).ConfigureAwait(false);
+        return await new FdwSetup(Source, Target, Settings, observer ?? NullObserver.Instance).ApplyAsync(cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>Returns the statements <see cref="CleanupFdwAsync"/> would run; changes nothing.</summary>
     public Task<FdwPlan> PlanCleanupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
         new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance).PlanAsync(cancellationToken);
 
     /// <summary>Drops what setup created, in one transaction; a second call finds nothing to do.</summary>
-    public Task<FdwPlan> CleanupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
-        new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance).ApplyAsync(cancellationToken);
+    public async Task<FdwPlan> CleanupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default)
+    {
+        // Definitions to restore are restored first: cleanup never drops a record that still lists some.
+        await RepairAsync(observer, cancellationToken).ConfigureAwait(false);
+        return await new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance).ApplyAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Every call on a target first puts back what an interrupted -DeferIndexes load left dropped
+    /// (the journal in the target's record says what), and says so.
+    /// </summary>
+    private async Task RepairAsync(IOperationObserver? observer, CancellationToken cancellationToken)
+    {
+        await using var connection = await Target.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await Migrator(observer).RestoreFromJournalAsync(connection, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Moves a table with <c>INSERT ... SELECT</c> through its foreign table, in one target transaction.
@@ -84,8 +101,13 @@ public sealed class SchemaToSchemaMigrator
     public Task<TableMigrationResult> SyncTableAsync(TableMigrationRequest request, string? changedSince = null, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var migrator = Migrator(observer);
-        return new TableSync(Source, Target, migrator, observer ?? NullObserver.Instance).SyncAsync(request, changedSince, cancellationToken);
+        return SyncAsync(request, changedSince, observer, cancellationToken);
+    }
+
+    private async Task<TableMigrationResult> SyncAsync(TableMigrationRequest request, string? changedSince, IOperationObserver? observer, CancellationToken cancellationToken)
+    {
+        await RepairAsync(observer, cancellationToken).ConfigureAwait(false);
+        return await new TableSync(Source, Target, Migrator(observer), observer ?? NullObserver.Instance).SyncAsync(request, changedSince, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Returns the statements a migration would run, worked out from the catalogs; writes nothing.</summary>
@@ -142,6 +164,7 @@ public sealed class SchemaToSchemaMigrator
     {
         ArgumentNullException.ThrowIfNull(request);
         _maps.TryGetValue((request.TargetSchema, request.EffectiveTargetTable), out var sessionMap);
+        await RepairAsync(null, cancellationToken).ConfigureAwait(false);
         try
         {
             return await TableVerifier.VerifyAsync(Source, Target, Settings.SourceSchema, request, sessionMap, cancellationToken).ConfigureAwait(false);

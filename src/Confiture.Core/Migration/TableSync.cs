@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Confiture.Core.Connections;
+using Confiture.Core.Errors;
 using Confiture.Core.Record;
 using Confiture.Core.Sql;
 using Confiture.Core.Verification;
@@ -54,15 +55,21 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
         SyncResult result;
         try
         {
+            // One run per target table: the guard's own transaction holds the run lock until the
+            // sync commits, taken before the sync reads a snapshot, so it never reads one older
+            // than a migration of the table that just committed.
+            await using var guardConnection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var guard = await guardConnection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await TableLock.AcquireAsync(guardConnection, target, plan.TargetOid, plan.QualifiedTarget, runLock: true, tableMode: null,
+                request.LockTimeout, observer, cancellationToken).ConfigureAwait(false);
             result = changedSince is null
                 ? await SyncRangesAsync(plan, keys, cancellationToken).ConfigureAwait(false)
                 : await SyncChangesAsync(plan, keys, changedSince, cancellationToken).ConfigureAwait(false);
         }
-        catch (PostgresException ex)
+        catch (NpgsqlException ex) when (ex is PostgresException || !cancellationToken.IsCancellationRequested)
         {
-            throw new ConfitureException(ConfitureErrorKind.MigrationFailed,
-                $"Syncing \"{request.SourceTable}\" into \"{plan.TargetTable}\" failed: {ex.MessageText}. The target was rolled back; nothing changed.",
-                request.SourceTable, "Fix the cause (the message names it) and run the sync again.", ex);
+            throw new ErrorTranslator(source, target).Translate(ex, $"syncing \"{request.SourceTable}\" into \"{plan.TargetTable}\"", request.SourceTable,
+                ConfitureErrorKind.MigrationFailed, "The target was rolled back; nothing changed.")!;
         }
 
         return new TableMigrationResult(plan.SourceSchema, request.SourceTable, request.TargetSchema, plan.TargetTable, MigrationStrategy.Copy,

@@ -142,6 +142,8 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
     {
         var sourceBuckets = source.BucketsAsync(sourceBucket, where?.Source, cancellationToken);
         var targetBuckets = target.BucketsAsync(targetBucket, where?.Target, cancellationToken);
+        // Both queries end before a failure unwinds: a side disposed under a running query would wait on it.
+        await Task.WhenAll(sourceBuckets, targetBuckets).ConfigureAwait(false);
         var (left, right) = (await sourceBuckets.ConfigureAwait(false), await targetBuckets.ConfigureAwait(false));
         var all = left.Keys.Union(right.Keys).ToList();
         RangesCompared += all.Count;
@@ -158,6 +160,7 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
 
         var sourceFetch = source.RowsAsync(sourceWhere, cancellationToken);
         var targetFetch = target.RowsAsync(targetWhere, cancellationToken);
+        await Task.WhenAll(sourceFetch, targetFetch).ConfigureAwait(false);
         var sourceRows = (await sourceFetch.ConfigureAwait(false)).ToDictionary(r => r.Key, r => r.Hash, StringComparer.Ordinal);
         var targetRows = await targetFetch.ConfigureAwait(false);
         var differences = new List<RowDifference>();

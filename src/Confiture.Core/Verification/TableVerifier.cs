@@ -69,8 +69,11 @@ internal static class TableVerifier
         await using var left = await sourceSide.ConfigureAwait(false);
         await using var right = await targetSide.ConfigureAwait(false);
 
+        // Both digests finish (or fail) before either side is disposed: a side disposed under a
+        // running query would wait on it.
         var sourceDigest = left.DigestAsync(null, cancellationToken);
         var targetDigest = right.DigestAsync(null, cancellationToken);
+        await Task.WhenAll(sourceDigest, targetDigest).ConfigureAwait(false);
         var (sourceCountValue, sourceSum) = await sourceDigest.ConfigureAwait(false);
         var (targetCountValue, targetSum) = await targetDigest.ConfigureAwait(false);
 
