@@ -50,9 +50,8 @@ internal static class SetupRecord
     /// <summary>The server's row, whichever database wrote it; null when there is none (or no record at all).</summary>
     public static async Task<Entry?> FindAsync(NpgsqlConnection connection, string serverName, CancellationToken cancellationToken)
     {
-        var exists = await SqlExecutor.ScalarAsync<bool>(connection,
-            $"SELECT to_regclass('{TargetRecord.Schema}.setup') IS NOT NULL AND to_regclass('{TargetRecord.Schema}.setup_object') IS NOT NULL",
-            cancellationToken).ConfigureAwait(false);
+        var exists = await TargetRecord.AccessAsync(connection, "setup", "SELECT", cancellationToken).ConfigureAwait(false) == true
+            && await TargetRecord.AccessAsync(connection, "setup_object", "SELECT", cancellationToken).ConfigureAwait(false) == true;
         if (!exists)
         {
             return null;
