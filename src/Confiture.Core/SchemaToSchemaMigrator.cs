@@ -53,11 +53,14 @@ public sealed class SchemaToSchemaMigrator
         new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance).PlanAsync(cancellationToken);
 
     /// <summary>Drops what setup created, in one transaction; a second call finds nothing to do.</summary>
-    public async Task<FdwPlan> CleanupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default)
+    /// <param name="observer">Hears the statements and warnings.</param>
+    /// <param name="keepRecord">Keeps the maps and sync marks of this session's tables in the target's record.</param>
+    /// <param name="cancellationToken">Stops the work.</param>
+    public async Task<FdwPlan> CleanupFdwAsync(IOperationObserver? observer = null, bool keepRecord = false, CancellationToken cancellationToken = default)
     {
         // Definitions to restore are restored first: cleanup never drops a record that still lists some.
         await RepairAsync(observer, cancellationToken).ConfigureAwait(false);
-        return await new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance).ApplyAsync(cancellationToken).ConfigureAwait(false);
+        return await new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance) { KeepRecord = keepRecord }.ApplyAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

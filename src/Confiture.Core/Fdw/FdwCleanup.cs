@@ -50,8 +50,9 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
                 await SetupRecord.ReplaceItemsAsync(connection, settings.ServerName, work.Remaining, cancellationToken).ConfigureAwait(false);
             }
 
-            if (work.HasRecord)
+            if (work.HasRecord && !KeepRecord)
             {
+                await ForgetMigrationsAsync(connection, cancellationToken).ConfigureAwait(false);
                 await DropEmptyRecordAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
             }
         }
@@ -238,6 +239,32 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
     /// empty, the schema is dropped. Anything else in it, a row left, a lock someone holds on it,
     /// or a role that may not drop it keeps it as it is.
     /// </summary>
+    /// <summary>Keeps the maps and sync marks of this server's tables in the record (Remove-ConfitureFdw -KeepRecord).</summary>
+    public bool KeepRecord { get; init; }
+
+    /// <summary>
+    /// Forgets what the record says of this server's migrations (their maps and sync marks), so that
+    /// the record goes once nothing of another session is left in it.
+    /// </summary>
+    private async Task ForgetMigrationsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        if (await Record.TargetRecord.AccessAsync(connection, "table_map", "SELECT, DELETE", cancellationToken).ConfigureAwait(false) != true)
+        {
+            return;
+        }
+
+        if (await Record.TargetRecord.AccessAsync(connection, "sync_mark", "DELETE", cancellationToken).ConfigureAwait(false) == true)
+        {
+            await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(
+                $"DELETE FROM {Record.TargetRecord.Schema}.sync_mark s USING {Record.TargetRecord.Schema}.table_map m " +
+                "WHERE m.server_name = $1 AND s.target_schema = m.target_schema AND s.target_table = m.target_table"),
+                observer, cancellationToken, settings.ServerName).ConfigureAwait(false);
+        }
+
+        await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"DELETE FROM {Record.TargetRecord.Schema}.table_map WHERE server_name = $1"),
+            observer, cancellationToken, settings.ServerName).ConfigureAwait(false);
+    }
+
     private async Task DropEmptyRecordAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
     {
         var schema = await TargetCatalog.FindSchemaAsync(connection, Record.TargetRecord.Schema, cancellationToken).ConfigureAwait(false);

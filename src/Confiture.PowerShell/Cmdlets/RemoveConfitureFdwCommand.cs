@@ -20,6 +20,10 @@ public sealed class RemoveConfitureFdwCommand : ConfitureCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
+    /// <summary>Keeps what the target's record says of the session's migrations (their maps and sync marks), for a later verification.</summary>
+    [Parameter]
+    public SwitchParameter KeepRecord { get; set; }
+
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
@@ -36,7 +40,7 @@ public sealed class RemoveConfitureFdwCommand : ConfitureCmdlet
                 return;
             }
 
-            Run((observer, token) => migration.Migrator.CleanupFdwAsync(observer, token));
+            Run((observer, token) => migration.Migrator.CleanupFdwAsync(observer, KeepRecord, token));
             SessionRegistry.Forget(migration);
             if (PassThru)
             {
