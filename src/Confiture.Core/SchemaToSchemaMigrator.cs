@@ -184,10 +184,10 @@ public sealed class SchemaToSchemaMigrator
     /// before children by the target's foreign keys (a key cycle loads in one transaction), and,
     /// with Truncate on several tables, one TRUNCATE of them all.
     /// </summary>
-    public Task<Run.RunPlan> PlanRunAsync(IReadOnlyList<Run.RunTable> tables, CancellationToken cancellationToken = default)
+    public Task<Run.RunPlan> PlanRunAsync(IReadOnlyList<Run.RunTable> tables, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tables);
-        return Run.RunPlanner.PlanAsync(Target, Migrator(null), Settings.ForeignSchema, tables, cancellationToken);
+        return Run.RunPlanner.PlanAsync(Target, Migrator(observer), Settings.ForeignSchema, tables, cancellationToken);
     }
 
     /// <summary>Starts a planned run: exports the one source snapshot every table will read, and empties the tables together when planned.</summary>

@@ -195,7 +195,7 @@ CREATE POLICY first_ten ON guarded USING (id <= 10);
             try { Invoke-ConfitureTableMigration -Migration $migration -SourceTable orders -Strategy Copy -Truncate -Force -LockTimeout 3 -WarningVariable warnings -WarningAction SilentlyContinue -ErrorAction Stop | Out-Null }
             catch { $record = $_ }
             $record | Should -Not -BeNullOrEmpty -Because 'the lock is never granted'
-            Assert-Contract $record 'Confiture.LockTimeout' 'InvalidOperation' -HasInner
+            Assert-Contract $record 'Confiture.LockTimeout' 'ResourceBusy' -HasInner
             $record.Exception.Message | Should -Match '-LockTimeout 3 s'
             ($warnings | Out-String) | Should -Match "nightly-report"
             ($warnings | Out-String) | Should -Match 'target server'

@@ -50,8 +50,17 @@ internal static class SetupRecord
     /// <summary>The server's row, whichever database wrote it; null when there is none (or no record at all).</summary>
     public static async Task<Entry?> FindAsync(NpgsqlConnection connection, string serverName, CancellationToken cancellationToken)
     {
-        var exists = await TargetRecord.AccessAsync(connection, "setup", "SELECT", cancellationToken).ConfigureAwait(false) == true
-            && await TargetRecord.AccessAsync(connection, "setup_object", "SELECT", cancellationToken).ConfigureAwait(false) == true;
+        var setup = await TargetRecord.AccessAsync(connection, "setup", "SELECT", cancellationToken).ConfigureAwait(false);
+        var objects = await TargetRecord.AccessAsync(connection, "setup_object", "SELECT", cancellationToken).ConfigureAwait(false);
+        if (setup == false || objects == false)
+        {
+            // Whose server this is cannot be told without reading the record: refused, never guessed.
+            throw new ConfitureException(ConfitureErrorKind.PermissionDenied,
+                $"{connection.UserName} may not read the record of Confiture's sessions on the target (schema {TargetRecord.Schema}), which another role created.",
+                TargetRecord.Schema, $"Grant USAGE on schema {TargetRecord.Schema} and SELECT, INSERT, UPDATE, DELETE on its tables to {connection.UserName}, or run as the role that owns it.");
+        }
+
+        var exists = setup == true && objects == true;
         if (!exists)
         {
             return null;

@@ -325,7 +325,7 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
         while (true)
         {
             var tables = _pending.Select((p, i) => new RunTable(p.Request, strategies[i])).ToList();
-            var plan = Run((_, token) => migration.Migrator.PlanRunAsync(tables, token));
+            var plan = Run((observer, token) => migration.Migrator.PlanRunAsync(tables, observer, token));
             // Copy reads the source table itself: the right choice when the foreign table lags behind it.
             var stale = plan.Failures
                 .Where(f => f.Error.Kind == ConfitureErrorKind.ForeignTableOutOfDate)
