@@ -44,13 +44,21 @@ public sealed class SchemaToSchemaMigrator
     public Task<FdwPlan> SetupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
         new FdwSetup(Source, Target, Settings, observer ?? NullObserver.Instance).ApplyAsync(cancellationToken);
 
-    /// <summary>Returns the statements <see cref="CleanupFdwAsync"/> would run; changes nothing.</summary>
+    /// <summary>Returns the statements <see cref="CleanupFdwAsync(bool, IOperationObserver?, CancellationToken)"/> would run; changes nothing.</summary>
     public Task<FdwPlan> PlanCleanupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
         new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance).PlanAsync(cancellationToken);
 
     /// <summary>Drops what setup created, in one transaction; a second call finds nothing to do.</summary>
     public Task<FdwPlan> CleanupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
-        new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance).ApplyAsync(cancellationToken);
+        CleanupFdwAsync(keepRecord: false, observer, cancellationToken);
+
+    /// <summary>
+    /// Drops what setup created, in one transaction. Once no other session is recorded, the record
+    /// on the target (schema confiture, with the migration maps) goes too, unless
+    /// <paramref name="keepRecord"/>.
+    /// </summary>
+    public Task<FdwPlan> CleanupFdwAsync(bool keepRecord, IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
+        new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance, keepRecord).ApplyAsync(cancellationToken);
 
     /// <summary>
     /// Moves a table with <c>INSERT ... SELECT</c> through its foreign table, in one target transaction.

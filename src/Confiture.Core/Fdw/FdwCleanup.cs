@@ -11,7 +11,7 @@ namespace Confiture.Core.Fdw;
 /// someone made on it) stays, and so does the server then, with a warning naming it. Running it
 /// again finds nothing to do.
 /// </summary>
-internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint target, FdwSettings settings, IOperationObserver observer)
+internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint target, FdwSettings settings, IOperationObserver observer, bool keepRecord = false)
 {
     /// <summary>Inspects the target and returns the statements cleanup would run; changes nothing.</summary>
     public async Task<FdwPlan> PlanAsync(CancellationToken cancellationToken)
@@ -50,9 +50,9 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
                 await SetupRecord.ReplaceItemsAsync(connection, settings.ServerName, work.Remaining, cancellationToken).ConfigureAwait(false);
             }
 
-            if (work.HasRecord)
+            if (work.HasRecord && !keepRecord)
             {
-                await DropEmptyRecordAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
+                await DropRecordAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (PostgresException ex)
@@ -234,11 +234,13 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
     }
 
     /// <summary>
-    /// The record goes with the last thing it describes: once every table in schema confiture is
-    /// empty, the schema is dropped. Anything else in it, a row left, a lock someone holds on it,
-    /// or a role that may not drop it keeps it as it is.
+    /// The record goes with the last session it describes: once no other server is recorded and
+    /// nothing but the migration maps is left in schema confiture, the schema is dropped (the maps
+    /// with it, unless the caller keeps the record). Anything else in it, another session's server,
+    /// a row of a table it does not know (a journal still to replay), a lock someone holds, a role
+    /// that may not drop it, keeps it as it is.
     /// </summary>
-    private async Task DropEmptyRecordAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    private async Task DropRecordAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
     {
         var schema = await TargetCatalog.FindSchemaAsync(connection, Record.TargetRecord.Schema, cancellationToken).ConfigureAwait(false);
         if (schema is null)
@@ -261,10 +263,11 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
         {
             // Locked first, so no row can arrive between the check and the drop.
             await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"LOCK TABLE {list} IN ACCESS EXCLUSIVE MODE NOWAIT"), NullObserver.Instance, cancellationToken).ConfigureAwait(false);
-            var empty = await SqlExecutor.ScalarAsync<bool>(connection,
-                "SELECT " + string.Join(" AND ", tables.Select(t => $"NOT EXISTS (SELECT 1 FROM {SqlText.Qualified(Record.TargetRecord.Schema, t.Name)})")),
+            var droppable = await SqlExecutor.ScalarAsync<bool>(connection,
+                "SELECT " + string.Join(" AND ", tables.Where(t => t.Name != "table_map")
+                    .Select(t => $"NOT EXISTS (SELECT 1 FROM {SqlText.Qualified(Record.TargetRecord.Schema, t.Name)})").DefaultIfEmpty("true")),
                 cancellationToken).ConfigureAwait(false);
-            if (!empty)
+            if (!droppable)
             {
                 await transaction.RollbackAsync("confiture_record", cancellationToken).ConfigureAwait(false);
                 return;

@@ -110,9 +110,12 @@ internal static class SetupRecord
             .ConfigureAwait(false);
     }
 
-    /// <summary>Forgets the server (its objects go with it).</summary>
-    public static Task DeleteAsync(NpgsqlConnection connection, string serverName, CancellationToken cancellationToken) =>
-        Execute(connection, $"DELETE FROM {TargetRecord.Schema}.setup WHERE server_name = $1", cancellationToken, serverName);
+    /// <summary>Forgets the server and its objects.</summary>
+    public static async Task DeleteAsync(NpgsqlConnection connection, string serverName, CancellationToken cancellationToken)
+    {
+        await Execute(connection, $"DELETE FROM {TargetRecord.Schema}.setup_object WHERE server_name = $1", cancellationToken, serverName).ConfigureAwait(false);
+        await Execute(connection, $"DELETE FROM {TargetRecord.Schema}.setup WHERE server_name = $1", cancellationToken, serverName).ConfigureAwait(false);
+    }
 
     /// <summary>Who to name when another session holds the server: this machine and process.</summary>
     public static string SessionClient() => $"{Environment.MachineName} process {Environment.ProcessId}";

@@ -61,7 +61,7 @@ internal static class TargetRecord
         """,
         $"""
         CREATE TABLE IF NOT EXISTS {Schema}.setup_object (
-            server_name text NOT NULL REFERENCES {Schema}.setup ON UPDATE CASCADE ON DELETE CASCADE,
+            server_name text NOT NULL,
             kind text NOT NULL CHECK (kind IN ('user mapping', 'schema', 'foreign table')),
             schema_name text NOT NULL DEFAULT '',
             name text NOT NULL,

@@ -20,6 +20,10 @@ public sealed class RemoveConfitureFdwCommand : ConfitureCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
+    /// <summary>Keeps the record on the target (schema confiture, with the migration maps) even when no session is left in it.</summary>
+    [Parameter]
+    public SwitchParameter KeepRecord { get; set; }
+
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
@@ -36,7 +40,7 @@ public sealed class RemoveConfitureFdwCommand : ConfitureCmdlet
                 return;
             }
 
-            Run((observer, token) => migration.Migrator.CleanupFdwAsync(observer, token));
+            Run((observer, token) => migration.Migrator.CleanupFdwAsync(KeepRecord, observer, token));
             SessionRegistry.Forget(migration);
             if (PassThru)
             {

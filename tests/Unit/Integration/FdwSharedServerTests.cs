@@ -375,6 +375,31 @@ public sealed class FdwSharedServerTests(ServerFixture fixture)
         Assert.Equal(1L, await Db.ScalarAsync<long>(s.TargetAdmin, held));
     }
 
+    [Fact]
+    public async Task The_last_sessions_cleanup_drops_the_record_with_its_maps_unless_asked_to_keep_it()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)");
+        await Db.ExecAsync(s.Databases.TargetMigrator, "CREATE TABLE t (id int PRIMARY KEY)");
+        const string recordExists = "SELECT to_regnamespace('confiture') IS NOT NULL";
+        var first = s.Migrator();
+        await first.SetupFdwAsync();
+        await first.MigrateAsync(new Confiture.Core.Migration.TableMigrationRequest { SourceTable = "t" }, Confiture.Core.Migration.MigrationStrategy.Fdw);
+        var second = s.Migrator(new FdwSettings { ServerName = "second", ForeignSchema = "second_schema" });
+        await second.SetupFdwAsync();
+
+        await first.CleanupFdwAsync();
+        Assert.True(await Db.ScalarAsync<bool>(s.TargetAdmin, recordExists), "another session is still recorded");
+        await second.CleanupFdwAsync(keepRecord: true);
+        Assert.True(await Db.ScalarAsync<bool>(s.TargetAdmin, recordExists), "asked to keep it");
+        Assert.Equal(1L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM confiture.table_map"));
+
+        await first.SetupFdwAsync();
+        await first.CleanupFdwAsync();
+        Assert.False(await Db.ScalarAsync<bool>(s.TargetAdmin, recordExists), "the last session's cleanup drops it");
+        Assert.Equal(2L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM public.t"));
+    }
+
     private static async Task<string> ReadLogAsync(string adminConnectionString, long from)
     {
         // The server writes its log as it goes; give the last lines a moment.
