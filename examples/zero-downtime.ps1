@@ -7,7 +7,9 @@
     2. Sync (Invoke-ConfitureTableMigration -Sync) until one pass changes fewer than -SmallEnough rows.
     3. Freeze writes on the source: revoke the application role's INSERT, UPDATE, DELETE and TRUNCATE
        on the tables and end its sessions, so no transaction is left in flight.
-    4. Final sync, then Test-ConfitureMigration -Checksum: every value, not only counts.
+    4. Final sync, then Test-ConfitureMigration -Checksum: every value, not only counts. The
+       script always ends with this checksum, and switches only when it matches: a sync reads the
+       source, so a change made to the target itself meanwhile is seen only by the checksum.
     5. Point the application at the target (your part: a config change, a DNS switch...).
     The source keeps its data and stays read-only for the application: to roll back, grant the
     privileges again and point the application back. If anything fails before the switch, this
@@ -28,7 +30,8 @@ param(
     [Parameter(Mandatory)][string] $ApplicationRole,
     # Per table: source column -> target column.
     [hashtable] $ColumnMapping = @{},
-    # Per table: a mapped change column (such as updated_at) for -ChangedSince syncs; others sync by range digests.
+    # Per table: a mapped change column (such as updated_at) for -ChangedSince syncs, which read
+    # only what the source wrote since the last sync; others sync by range digests.
     [hashtable] $ChangedSince = @{},
     [string] $SourceSchema = 'public',
     [int] $SmallEnough = 1000,
@@ -59,14 +62,14 @@ function Invoke-SourceSql([string] $Sql) {
     }
 }
 
-function Sync-Tables($Migration) {
+function Sync-Tables($Migrated) {
     $changed = 0
-    foreach ($name in $Table) {
-        $arguments = @{ Migration = $Migration; SourceTable = $name; Sync = $true; Confirm = $false }
-        if ($ColumnMapping[$name]) { $arguments.ColumnMapping = $ColumnMapping[$name] }
-        if ($ChangedSince[$name]) { $arguments.ChangedSince = $ChangedSince[$name] }
-        $result = Invoke-ConfitureTableMigration @arguments
-        Write-Host ("  {0}: {1} inserted, {2} updated, {3} deleted in {4:0.00} s" -f $name, $result.RowsInserted, $result.RowsUpdated, $result.RowsDeleted, $result.Elapsed.TotalSeconds)
+    foreach ($migrated in $Migrated) {
+        # The migration's result carries its target table, schema and mapping into the sync.
+        $arguments = @{ Sync = $true; Confirm = $false }
+        if ($ChangedSince[$migrated.SourceTable]) { $arguments.ChangedSince = $ChangedSince[$migrated.SourceTable] }
+        $result = $migrated | Invoke-ConfitureTableMigration @arguments
+        Write-Host ("  {0}: {1} inserted, {2} updated, {3} deleted in {4:0.00} s" -f $migrated.SourceTable, $result.RowsInserted, $result.RowsUpdated, $result.RowsDeleted, $result.Elapsed.TotalSeconds)
         $changed += $result.RowsMigrated
     }
     $changed
@@ -85,16 +88,17 @@ $m = Enable-ConfitureFdw @fdw
 $frozen = $false
 try {
     Write-Host '1. Migrate while the application runs'
-    foreach ($name in $Table) {
+    $migrated = foreach ($name in $Table) {
         $arguments = @{ Migration = $m; SourceTable = $name; Strategy = 'Copy'; Confirm = $false }
         if ($ColumnMapping[$name]) { $arguments.ColumnMapping = $ColumnMapping[$name] }
         $result = Invoke-ConfitureTableMigration @arguments
         Write-Host ("  {0}: {1} rows in {2:0.00} s" -f $name, $result.RowsMigrated, $result.Elapsed.TotalSeconds)
+        $result
     }
 
     Write-Host "2. Sync until one pass changes fewer than $SmallEnough rows"
     for ($pass = 1; $pass -le $MaxPasses; $pass++) {
-        $changed = Sync-Tables $m
+        $changed = Sync-Tables $migrated
         Write-Host "  pass ${pass}: $changed rows changed"
         if ($changed -lt $SmallEnough) { break }
     }
@@ -108,12 +112,8 @@ try {
     Invoke-SourceSql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = $roleLiteral AND datname = current_database();" | Out-Null
 
     Write-Host '4. Final sync and checksum'
-    $changed = Sync-Tables $m
-    $checks = foreach ($name in $Table) {
-        $arguments = @{ Migration = $m; Table = $name; Checksum = $true }
-        if ($ColumnMapping[$name]) { $arguments.ColumnMapping = $ColumnMapping[$name] }
-        Test-ConfitureMigration @arguments
-    }
+    $changed = Sync-Tables $migrated
+    $checks = $migrated | Test-ConfitureMigration -Checksum
     $checks | Format-Table SourceTable, TargetTable, SourceCount, TargetCount, ChecksumMatch, Match | Out-Host
     if ($checks | Where-Object { -not $_.Match }) { throw 'The final checksum differs: not switching.' }
     $freeze.Stop()

@@ -62,4 +62,16 @@ public enum ConfitureErrorKind
     RunNotPossible,
     /// <summary>The foreign server belongs to another live Confiture session or reads another source.</summary>
     ServerInUse,
+    /// <summary>A lock was not granted within -LockTimeout (or the server's lock_timeout).</summary>
+    LockTimeout,
+    /// <summary>A server cancelled the statement: its statement_timeout, or another session's pg_cancel_backend.</summary>
+    StatementCancelled,
+    /// <summary>A server ended the session for a timeout setting (idle_in_transaction_session_timeout, idle_session_timeout).</summary>
+    SessionTimeout,
+    /// <summary>A server raised an error Confiture has no more specific kind for; the message names the server and the SqlState.</summary>
+    ServerError,
+    /// <summary>Definitions dropped by an interrupted -DeferIndexes load could not be restored.</summary>
+    RestoreFailed,
+    /// <summary>A name given as a source table is a view, a materialized view, a foreign table or a partition.</summary>
+    NotATable,
 }

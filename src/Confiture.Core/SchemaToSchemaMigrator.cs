@@ -1,4 +1,5 @@
 using Confiture.Core.Connections;
+using Confiture.Core.Errors;
 using Confiture.Core.Fdw;
 using Confiture.Core.Migration;
 using Confiture.Core.Planning;
@@ -41,8 +42,11 @@ public sealed class SchemaToSchemaMigrator
     /// Creates (or takes over) postgres_fdw, the server, the user mapping and the foreign tables on
     /// the target, in one transaction. See https://www.postgresql.org/docs/current/postgres-fdw.html.
     /// </summary>
-    public Task<FdwPlan> SetupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
-        new FdwSetup(Source, Target, Settings, observer ?? NullObserver.Instance).ApplyAsync(cancellationToken);
+    public async Task<FdwPlan> SetupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default)
+    {
+        await RepairAsync(observer, cancellationToken).ConfigureAwait(false);
+        return await new FdwSetup(Source, Target, Settings, observer ?? NullObserver.Instance).ApplyAsync(cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>Returns the statements <see cref="CleanupFdwAsync(bool, IOperationObserver?, CancellationToken)"/> would run; changes nothing.</summary>
     public Task<FdwPlan> PlanCleanupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
@@ -57,8 +61,22 @@ public sealed class SchemaToSchemaMigrator
     /// on the target (schema confiture, with the migration maps) goes too, unless
     /// <paramref name="keepRecord"/>.
     /// </summary>
-    public Task<FdwPlan> CleanupFdwAsync(bool keepRecord, IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
-        new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance, keepRecord).ApplyAsync(cancellationToken);
+    public async Task<FdwPlan> CleanupFdwAsync(bool keepRecord, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
+    {
+        // Definitions to restore are restored first: cleanup never drops a record that still lists some.
+        await RepairAsync(observer, cancellationToken).ConfigureAwait(false);
+        return await new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance, keepRecord).ApplyAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Every call on a target first puts back what an interrupted -DeferIndexes load left dropped
+    /// (the journal in the target's record says what), and says so.
+    /// </summary>
+    private async Task RepairAsync(IOperationObserver? observer, CancellationToken cancellationToken)
+    {
+        await using var connection = await Target.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await Migrator(observer).RestoreFromJournalAsync(connection, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Moves a table with <c>INSERT ... SELECT</c> through its foreign table, in one target transaction.
@@ -91,8 +109,13 @@ public sealed class SchemaToSchemaMigrator
     public Task<TableMigrationResult> SyncTableAsync(TableMigrationRequest request, string? changedSince = null, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var migrator = Migrator(observer);
-        return new TableSync(Source, Target, migrator, observer ?? NullObserver.Instance).SyncAsync(request, changedSince, cancellationToken);
+        return SyncAsync(request, changedSince, observer, cancellationToken);
+    }
+
+    private async Task<TableMigrationResult> SyncAsync(TableMigrationRequest request, string? changedSince, IOperationObserver? observer, CancellationToken cancellationToken)
+    {
+        await RepairAsync(observer, cancellationToken).ConfigureAwait(false);
+        return await new TableSync(Source, Target, Migrator(observer), observer ?? NullObserver.Instance).SyncAsync(request, changedSince, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Returns the statements a migration would run, worked out from the catalogs; writes nothing.</summary>
@@ -110,11 +133,30 @@ public sealed class SchemaToSchemaMigrator
         string? schema = null, IReadOnlyList<string>? tables = null, StrategyOptions? options = null, CancellationToken cancellationToken = default)
     {
         var sourceSchema = schema ?? Settings.SourceSchema;
-        // Only tables imported as foreign tables can go through postgres_fdw; the rest are copied.
-        var imported = sourceSchema == Settings.SourceSchema
-            ? await TargetCatalog.ForeignTableNamesAsync(Target, Settings.ForeignSchema, cancellationToken).ConfigureAwait(false)
-            : new HashSet<string>(StringComparer.Ordinal);
-        return await StrategyPlanner.AnalyzeAsync(Source, sourceSchema, tables, options ?? new StrategyOptions(), imported, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // Only tables imported as foreign tables can go through postgres_fdw; the rest are copied.
+            var imported = sourceSchema == Settings.SourceSchema
+                ? await TargetCatalog.ForeignTableNamesAsync(Target, Settings.ForeignSchema, cancellationToken).ConfigureAwait(false)
+                : new HashSet<string>(StringComparer.Ordinal);
+            return await StrategyPlanner.AnalyzeAsync(Source, sourceSchema, tables, options ?? new StrategyOptions(), imported, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Npgsql.NpgsqlException ex) when (ex is Npgsql.PostgresException || !cancellationToken.IsCancellationRequested)
+        {
+            throw new ErrorTranslator(Source, Target).Translate(ex, $"sizing the tables of schema \"{sourceSchema}\"", sourceSchema)!;
+        }
+    }
+
+    /// <summary>
+    /// The names among <paramref name="names"/> that are tables of the source schema (the
+    /// session's when null), in the order given: views, materialized views, foreign tables and
+    /// partitions are left out, as every list of "all the tables" must.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> TablesAmongAsync(IReadOnlyList<string> names, string? schema = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        await using var connection = await Source.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await SourceTables.OnlyTablesAsync(connection, schema ?? Settings.SourceSchema, names, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Counts a table on the source and on the target (which may have another name).</summary>
@@ -126,11 +168,20 @@ public sealed class SchemaToSchemaMigrator
     /// Compares a table on both servers: row counts, and when asked a digest of every row's mapped
     /// values and the keys of the rows that differ.
     /// </summary>
-    public Task<TableVerification> VerifyMigrationAsync(VerificationRequest request, CancellationToken cancellationToken = default)
+    public async Task<TableVerification> VerifyMigrationAsync(VerificationRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         _maps.TryGetValue((request.TargetSchema, request.EffectiveTargetTable), out var sessionMap);
-        return TableVerifier.VerifyAsync(Source, Target, Settings.SourceSchema, request, sessionMap, cancellationToken);
+        await RepairAsync(null, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await TableVerifier.VerifyAsync(Source, Target, Settings.SourceSchema, request, sessionMap, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Npgsql.NpgsqlException ex) when (ex is Npgsql.PostgresException || !cancellationToken.IsCancellationRequested)
+        {
+            throw new ErrorTranslator(Source, Target).Translate(ex,
+                $"verifying \"{request.SourceTable}\" against \"{request.EffectiveTargetTable}\"", request.SourceTable)!;
+        }
     }
 
     /// <summary>

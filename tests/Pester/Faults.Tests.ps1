@@ -188,3 +188,88 @@ Describe 'Rows written to the source during a load' -Tag IntegrationTests {
     }
 }
 
+
+Describe 'The process killed while -DeferIndexes has the indexes dropped' -Tag IntegrationTests {
+    BeforeAll {
+        $keyedRows = 1500000
+        Invoke-TestSql -Side Source -Database $pair.Database -Sql @"
+CREATE TABLE keyed (id integer PRIMARY KEY, v integer);
+INSERT INTO keyed SELECT g, g FROM generate_series(1, $keyedRows) g;
+ANALYZE keyed;
+"@ | Out-Null
+        Invoke-TestSql -Side Target -Database $pair.Database -AsMigrator -Sql @'
+CREATE TABLE keyed (id integer, v integer NOT NULL, CONSTRAINT keyed_pkey PRIMARY KEY (id), CONSTRAINT keyed_v_key UNIQUE (v) DEFERRABLE);
+CREATE INDEX keyed_v_half ON keyed ((v / 2));
+ALTER INDEX keyed_v_half ALTER COLUMN 1 SET STATISTICS 300;
+ALTER TABLE keyed CLUSTER ON keyed_v_half;
+ALTER TABLE keyed REPLICA IDENTITY USING INDEX keyed_pkey;
+COMMENT ON INDEX keyed_v_half IS 'halves';
+COMMENT ON CONSTRAINT keyed_v_key ON keyed IS 'unique values';
+CREATE TABLE keyed_child (id integer PRIMARY KEY, parent integer);
+ALTER TABLE keyed_child ADD CONSTRAINT keyed_child_parent_fkey FOREIGN KEY (parent) REFERENCES keyed (id) NOT VALID;
+'@ | Out-Null
+        $definitions = @'
+SELECT string_agg(d, E'\n' ORDER BY d) FROM (
+  SELECT pg_get_indexdef(i.indexrelid) || ' clustered=' || i.indisclustered || ' replident=' || i.indisreplident
+         || ' comment=' || coalesce(obj_description(i.indexrelid, 'pg_class'), '-')
+         || ' stats=' || (SELECT string_agg(coalesce(a.attstattarget::int, -1)::text, ',' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = i.indexrelid) AS d
+  FROM pg_index i WHERE i.indrelid = 'keyed'::regclass
+  UNION ALL
+  SELECT conname || ' ' || pg_get_constraintdef(oid) || ' ' || coalesce(obj_description(oid, 'pg_constraint'), '-') FROM pg_constraint
+  WHERE conrelid = 'keyed'::regclass OR confrelid = 'keyed'::regclass) s
+'@
+        $deferScript = Join-Path ([IO.Path]::GetTempPath()) ('confiture-defer-' + [Guid]::NewGuid().ToString('N') + '.ps1')
+        Set-Content -Path $deferScript -Value @"
+param([string] `$Database, [int] `$Parallel)
+`$ErrorActionPreference = 'Stop'
+Import-Module '$((Join-Path $PSScriptRoot 'TestHelpers.psm1').Replace("'", "''"))'
+Import-Module (Get-ModuleManifestPath)
+`$user = `$env:CONFITURE_TEST_MIGRATOR_USER
+`$password = `$env:CONFITURE_TEST_MIGRATOR_PASSWORD
+`$source = Connect-ConfitureDatabase (New-ConnectionString -Server (Get-TestServer Source) -Database `$Database -Username `$user -Password `$password)
+`$target = Connect-ConfitureDatabase (New-ConnectionString -Server (Get-TestServer Target) -Database `$Database -Username `$user -Password `$password)
+`$peer = Get-FdwAddressParameter ([pscustomobject]@{ SourceHostForTarget = `$env:CONFITURE_TEST_SOURCE_HOST_FOR_TARGET; SourcePortForTarget = `$env:CONFITURE_TEST_SOURCE_PORT_FOR_TARGET })
+`$migration = Enable-ConfitureFdw -Source `$source -Target `$target @peer
+`$result = Invoke-ConfitureTableMigration -Migration `$migration -SourceTable keyed -Strategy Copy -Truncate -Force -DeferIndexes -Parallel `$Parallel
+"MIGRATED `$(`$result.RowsMigrated)"
+"@
+    }
+
+    AfterAll {
+        if ($deferScript) { Remove-Item -Path $deferScript -ErrorAction SilentlyContinue }
+    }
+
+    It 'with -Parallel <_>: the next call restores every definition exactly, and says so' -ForEach 1, 2 {
+        $before = Get-TestSqlText -Side Target -Database $pair.Database -Sql $definitions
+        $child = Start-ChildPwsh -Path $deferScript -ArgumentList $pair.Database, "$_"
+        try {
+            Wait-TestCondition { $child.HasExited -or (Test-MigrationRunning $pair) } -Because 'the child process is loading the rows' -TimeoutSeconds 90
+            $child.HasExited | Should -BeFalse -Because "the child must be killed mid-load (it ended with: $(if ($child.HasExited) { $child.StandardOutput.ReadToEnd() + $child.StandardError.ReadToEnd() }))"
+            $child.Kill()
+            $child.WaitForExit(30000) | Should -BeTrue
+        }
+        finally {
+            if (-not $child.HasExited) { $child.Kill() }
+            $child.Dispose()
+        }
+        Wait-LoadOver
+
+        $afterKill = Get-TestSqlText -Side Target -Database $pair.Database -Sql $definitions
+        if ($_ -gt 1) {
+            $afterKill | Should -Not -Be $before -Because 'the parallel load''s drops had committed'
+            Get-TestSqlValue -Side Target -Database $pair.Database -Sql 'SELECT count(*) FROM confiture.deferred_definition' | Should -Not -Be '0'
+        }
+        else {
+            $afterKill | Should -Be $before -Because 'one transaction: the kill rolled the drops back'
+        }
+
+        $warnings = $null
+        # The same call again (keyed_child's foreign key forbids a TRUNCATE unless it is deferred too).
+        $result = Invoke-ConfitureTableMigration -Migration $migration -SourceTable keyed -Strategy Copy -Truncate -Force -DeferIndexes -WarningVariable warnings -WarningAction SilentlyContinue -ErrorAction Stop
+
+        $result.RowsMigrated | Should -Be $keyedRows
+        Get-TestSqlText -Side Target -Database $pair.Database -Sql $definitions | Should -Be $before
+        if ($_ -gt 1) { ($warnings | Out-String) | Should -Match 'Restored .*keyed_pkey' }
+        Get-TestSqlValue -Side Target -Database $pair.Database -Sql "SELECT count(*) FROM keyed" | Should -Be "$keyedRows"
+    }
+}

@@ -151,6 +151,62 @@ Describe 'Invoke-ConfitureTableMigration errors' {
     }
 }
 
+Describe 'One SqlState, one ErrorId, on every cmdlet' {
+    BeforeAll {
+        # A policy on the source that applies to the migration role: Confiture's sessions run with
+        # row_security off, so PostgreSQL refuses (42501) instead of quietly hiding rows.
+        Invoke-TestSql -Side Source -Database $pair.Database -Sql @"
+CREATE TABLE guarded (id int PRIMARY KEY, v text);
+INSERT INTO guarded SELECT g, 'v' FROM generate_series(1, 20) g;
+GRANT SELECT ON guarded TO PUBLIC;
+ALTER TABLE guarded ENABLE ROW LEVEL SECURITY;
+CREATE POLICY first_ten ON guarded USING (id <= 10);
+"@ | Out-Null
+        Invoke-TestSql -Side Target -Database $pair.Database -Sql "CREATE TABLE guarded (id int PRIMARY KEY, v text); ALTER TABLE guarded OWNER TO $($pair.MigratorUser);" | Out-Null
+    }
+
+    It 'a row-level security refusal is Confiture.PermissionDenied from <Command>' -ForEach @(
+        @{ Command = 'Invoke-ConfitureTableMigration'; Call = { Invoke-ConfitureTableMigration -Migration $migration -SourceTable guarded -Strategy Copy -ErrorAction Stop } }
+        # A brief lock on the source lets the target's digest finish first: the verifier's two digests run at once.
+        @{ Command = 'Test-ConfitureMigration -Checksum'; Call = {
+                $lock = Start-TestSqlSession -Side Source -Database $pair.Database -Sql 'BEGIN; LOCK TABLE guarded IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT;'
+                try {
+                    Wait-TestCondition { [int](Get-TestSqlValue -Side Source -Database $pair.Database -Sql "SELECT count(*) FROM pg_locks WHERE relation = 'guarded'::regclass AND mode = 'AccessExclusiveLock' AND granted") -gt 0 } -Because 'the source table is locked'
+                    Test-ConfitureMigration -Migration $migration -Table guarded -Checksum -ErrorAction Stop
+                }
+                finally { Stop-TestSqlSession $lock -Sql '' }
+            } }
+        @{ Command = 'Get-ConfitureStrategy'; Call = { $migration | Get-ConfitureStrategy -Table guarded -ErrorAction Stop } }
+    ) {
+        $record = Get-ErrorRecord $Call
+        Assert-Contract $record 'Confiture.PermissionDenied' 'PermissionDenied' -HasInner
+        $record.Exception.Message | Should -Match 'source server'
+        $record.Exception.InnerException.SqlState | Should -Be '42501'
+        Invoke-TestSql -Side Target -Database $pair.Database -Sql 'SELECT count(*) FROM guarded' | Should -Be '0'
+    }
+
+    It 'a lock held on the target table is reported while it lasts, then Confiture.LockTimeout after -LockTimeout' {
+        $holder = Start-TestSqlSession -Side Target -Database $pair.Database -Sql "SET application_name = 'nightly-report'; BEGIN; LOCK TABLE orders IN ACCESS SHARE MODE;"
+        try {
+            Wait-TestCondition { [int](Get-TestSqlValue -Side Target -Database $pair.Database -Sql "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'nightly-report' AND l.relation = 'orders'::regclass") -gt 0 } -Because 'the other session holds its lock'
+            $warnings = $null
+            $record = $null
+            # Not through Get-ErrorRecord: -WarningVariable sets the variable in the scope that runs the call.
+            try { Invoke-ConfitureTableMigration -Migration $migration -SourceTable orders -Strategy Copy -Truncate -Force -LockTimeout 3 -WarningVariable warnings -WarningAction SilentlyContinue -ErrorAction Stop | Out-Null }
+            catch { $record = $_ }
+            $record | Should -Not -BeNullOrEmpty -Because 'the lock is never granted'
+            Assert-Contract $record 'Confiture.LockTimeout' 'InvalidOperation' -HasInner
+            $record.Exception.Message | Should -Match '-LockTimeout 3 s'
+            ($warnings | Out-String) | Should -Match "nightly-report"
+            ($warnings | Out-String) | Should -Match 'target server'
+        }
+        finally {
+            Stop-TestSqlSession $holder
+        }
+        Invoke-TestSql -Side Target -Database $pair.Database -Sql 'SELECT count(*) FROM orders' | Should -Be '0'
+    }
+}
+
 Describe 'Errors of the other cmdlets' {
     It 'Get-ConfitureStrategy names the missing table' {
         { $migration | Get-ConfitureStrategy -Table users, nope -ErrorAction Stop } | Should -Throw -ErrorId 'Confiture.TableNotFound,*'

@@ -11,7 +11,26 @@ public sealed class DatabaseEndpoint : IAsyncDisposable
 {
     private const string DefaultApplicationName = "Confiture";
 
+    /// <summary>
+    /// Set on every session as a startup option, so it survives the pool's reset: a policy never
+    /// hides a row from an emptiness check, a copy or a digest. Where a policy would apply to the
+    /// role, PostgreSQL raises 42501 instead of filtering (translated into PermissionDenied).
+    /// </summary>
+    private const string RowSecurityOff = "-c row_security=off";
+
+    /// <summary>
+    /// How often a server checks, during a long statement, that Confiture is still there: a killed
+    /// client's INSERT ... SELECT or COPY then stops within seconds instead of running to its end.
+    /// PostgreSQL 14 added the setting; older servers would refuse it as a startup option, so it is
+    /// added once the first connection has told the version (they notice a dead client only when
+    /// they next write to it).
+    /// </summary>
+    private const string ConnectionCheck = "-c client_connection_check_interval=2000";
+
+    private readonly NpgsqlConnectionStringBuilder _settings;
     private readonly NpgsqlDataSource _dataSource;
+    private NpgsqlDataSource? _checked;
+    private readonly object _gate = new();
 
     private DatabaseEndpoint(NpgsqlConnectionStringBuilder settings)
     {
@@ -35,6 +54,8 @@ public sealed class DatabaseEndpoint : IAsyncDisposable
         Password = settings.Password;
         settings.Username = Username;
         settings.Database = Database;
+        settings.Options = string.IsNullOrEmpty(settings.Options) ? RowSecurityOff : settings.Options + " " + RowSecurityOff;
+        _settings = settings;
         _dataSource = NpgsqlDataSource.Create(settings);
     }
 
@@ -93,7 +114,24 @@ public sealed class DatabaseEndpoint : IAsyncDisposable
     {
         try
         {
-            return await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            var checkedSource = Volatile.Read(ref _checked);
+            if (checkedSource is not null)
+            {
+                return await checkedSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            if (connection.PostgreSqlVersion.Major >= 14)
+            {
+                await using (var command = new NpgsqlCommand("SET client_connection_check_interval = 2000", connection))
+                {
+                    await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                UseConnectionCheck();
+            }
+
+            return connection;
         }
         catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification)
         {
@@ -112,6 +150,17 @@ public sealed class DatabaseEndpoint : IAsyncDisposable
             throw new ConfitureException(ConfitureErrorKind.ConnectionFailed,
                 $"Could not connect to {this}: {ex.Message}", ToString(),
                 "Check the host, port and network path to the server, and that PostgreSQL is running.", ex);
+        }
+    }
+
+    private void UseConnectionCheck()
+    {
+        lock (_gate)
+        {
+            _checked ??= NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(_settings.ConnectionString)
+            {
+                Options = _settings.Options + " " + ConnectionCheck,
+            });
         }
     }
 
@@ -136,5 +185,12 @@ public sealed class DatabaseEndpoint : IAsyncDisposable
     public override string ToString() => $"{Username}@{Host}:{Port}/{Database}";
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _dataSource.DisposeAsync().ConfigureAwait(false);
+        if (_checked is not null)
+        {
+            await _checked.DisposeAsync().ConfigureAwait(false);
+        }
+    }
 }

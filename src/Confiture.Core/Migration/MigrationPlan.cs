@@ -54,10 +54,23 @@ internal sealed record MigrationPlan(
 
     public SqlStatement Truncate => SqlStatement.Plain($"TRUNCATE {QualifiedTarget}");
 
-    /// <summary>Only ever forward: an appended table may already be past the migrated values.</summary>
-    public SqlStatement MoveSequence(SequenceLink link) => SqlStatement.Plain(
-        $"SELECT setval($1::regclass, m) FROM (SELECT max({SqlText.Identifier(link.Column)})::bigint AS m FROM {QualifiedTarget}) s " +
-        "WHERE m IS NOT NULL AND m > coalesce(pg_sequence_last_value($1::regclass), m - 1)");
+    /// <summary>
+    /// Moves the sequence past every value of every column that uses it (below, for a descending
+    /// one), and only ever forward: it may already be further (appended rows, another table's
+    /// load), and a sequence never called yet may start beyond the values.
+    /// </summary>
+    public static SqlStatement MoveSequence(SequenceLink link)
+    {
+        var (pick, aggregate, comparison) = link.Descending ? ("least", "min", "<=") : ("greatest", "max", ">=");
+        var round = link.Descending ? "floor" : "ceil";
+        var values = string.Join(", ", link.Users.Select(u => u.Numeric
+            ? $"(SELECT {round}({aggregate}({SqlText.Identifier(u.Column)}))::bigint FROM {u.Table})"
+            : $"(SELECT {aggregate}({SqlText.Identifier(u.Column)})::bigint FROM {u.Table})"));
+        return SqlStatement.Plain(
+            $"SELECT setval($1::regclass, v.m) FROM (SELECT {pick}({values}) AS m) v, {link.Sequence} s, pg_sequence q " +
+            $"WHERE q.seqrelid = $1::regclass AND v.m IS NOT NULL " +
+            $"AND v.m {comparison} CASE WHEN s.is_called THEN s.last_value::numeric + q.seqincrement ELSE s.last_value END");
+    }
 
     /// <summary>Every statement the migration runs on either server, in order, for -WhatIf and -Verbose.</summary>
     public IReadOnlyList<string> Describe(string foreignSchema)
@@ -89,6 +102,3 @@ internal sealed record MigrationPlan(
         return statements;
     }
 }
-
-/// <summary>A target column fed by a sequence (serial or identity).</summary>
-internal sealed record SequenceLink(string Column, string Sequence);

@@ -45,6 +45,12 @@ public sealed record TableMigrationRequest
     /// </summary>
     public int Parallel { get; init; } = 1;
 
+    /// <summary>
+    /// How long to wait at most for the target table's locks (another run of the same table, or any
+    /// session holding a conflicting lock); null waits as the server's lock_timeout says.
+    /// </summary>
+    public TimeSpan? LockTimeout { get; init; }
+
     /// <summary>The expected row count, for progress; null when unknown.</summary>
     public long? ExpectedRows { get; init; }
 

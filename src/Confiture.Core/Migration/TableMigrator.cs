@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Confiture.Core.Connections;
+using Confiture.Core.Errors;
 using Confiture.Core.Fdw;
 using Confiture.Core.Record;
 using Confiture.Core.Sql;
@@ -28,6 +29,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
     public async Task<TableMigrationResult> MigrateAsync(TableMigrationRequest request, MigrationStrategy strategy, CancellationToken cancellationToken)
     {
         await using var targetConnection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await RestoreFromJournalAsync(targetConnection, cancellationToken).ConfigureAwait(false);
         var plan = await PlanAsync(targetConnection, request, strategy, cancellationToken).ConfigureAwait(false);
         return (await ExecuteAsync(targetConnection, [plan], RunContext.Alone, cancellationToken).ConfigureAwait(false))[0];
     }
@@ -55,19 +57,13 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         catch (PostgresException ex) when (ValueFitDiagnosis.Applies(ex) && !cancellationToken.IsCancellationRequested)
         {
             var keys = await PrimaryKeyOrNoneAsync(plan, cancellationToken).ConfigureAwait(false);
-            throw await ValueFitDiagnosis.ExplainAsync(source, plan, ex, keys, Aftermath(parallel?.PartsStarted == true), cancellationToken).ConfigureAwait(false);
+            throw await ValueFitDiagnosis.ExplainAsync(source, plan, ex, keys, Aftermath(parallel), cancellationToken).ConfigureAwait(false);
         }
-        catch (PostgresException ex)
+        catch (NpgsqlException ex) when (ex is PostgresException || !cancellationToken.IsCancellationRequested)
         {
-            throw Failed(ex, plan.Request.SourceTable, plan.TargetTable, parallel?.PartsStarted == true);
-        }
-        catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
-        {
-            // No server error: the connection itself broke (server stopped, network lost). The
-            // target's server aborts a transaction whose client is gone.
-            throw new ConfitureException(ConfitureErrorKind.ConnectionFailed,
-                $"Lost a connection while migrating \"{plan.Request.SourceTable}\": {ex.Message}. {Aftermath(parallel?.PartsStarted == true)}",
-                plan.Request.SourceTable, "Check that both servers are up and reachable, then run the migration again.", ex);
+            // A broken connection without a server error (server stopped, network lost) is named
+            // too: the target's server aborts a transaction whose client is gone.
+            throw Failed(ex, plan.Request.SourceTable, plan.TargetTable, parallel);
         }
     }
 
@@ -109,9 +105,14 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
     }
 
     /// <summary>What follows the rows, in the load's last transaction: indexes back, sequences forward, the map recorded.</summary>
-    internal async Task FinishAsync(NpgsqlConnection connection, MigrationPlan plan, long rows, CancellationToken cancellationToken)
+    internal async Task FinishAsync(NpgsqlConnection connection, MigrationPlan plan, long rows, CancellationToken cancellationToken, Func<Task>? afterRebuild = null)
     {
         await RebuildDeferredAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+        if (afterRebuild is not null)
+        {
+            await afterRebuild().ConfigureAwait(false);
+        }
+
         await MoveSequencesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
         var map = MigratedMap.From(plan, settings.ServerName);
         await TableMapRecord.WriteAsync(connection, map, rows, observer, cancellationToken).ConfigureAwait(false);
@@ -155,6 +156,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         Validate(request, strategy);
         var sourceSchema = string.IsNullOrEmpty(request.SourceSchema) ? settings.SourceSchema : request.SourceSchema;
         var targetTable = request.EffectiveTargetTable;
+        await SourceTables.RequireTableAsync(source, sourceSchema, request.SourceTable, "migrate", cancellationToken).ConfigureAwait(false);
         var targetInfo = await TableCatalog.FindAsync(connection, request.TargetSchema, targetTable, cancellationToken).ConfigureAwait(false);
         if (targetInfo is null || targetInfo.Kind is not ('r' or 'p'))
         {
@@ -166,8 +168,10 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         if (request.DeferIndexes && targetInfo.Kind != 'r')
         {
             throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
-                $"DeferIndexes is not supported for the partitioned table \"{request.TargetSchema}\".\"{targetTable}\".", targetTable,
-                "Leave -DeferIndexes out for partitioned tables.");
+                $"-DeferIndexes cannot defer the indexes of the partitioned table \"{request.TargetSchema}\".\"{targetTable}\": each partition's index is attached " +
+                "to an index or key of the partitioned table, so PostgreSQL drops them only all together, and building them back under the partitions' own names " +
+                "takes a create and an attach for every partition, which Confiture does not do. Nothing was written.", targetTable,
+                $"Leave -DeferIndexes out for \"{targetTable}\" (its partitions' indexes are then filled during the load); other tables can keep it.");
         }
 
         // The source's own catalog always decides the columns and their types; the foreign table
@@ -186,16 +190,8 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         var qualifiedTarget = SqlText.Qualified(request.TargetSchema, targetTable);
         var deferred = request.DeferIndexes ? await DeferredIndexes.CaptureAsync(connection, targetInfo.Oid, cancellationToken).ConfigureAwait(false) : null;
 
-        var sequences = new List<SequenceLink>();
-        foreach (var column in columns.Where(c => c.Target.IsInteger))
-        {
-            var sequence = await SqlExecutor.ScalarAsync<string>(connection,
-                "SELECT pg_get_serial_sequence($1, $2)", cancellationToken, qualifiedTarget, column.Target.Name).ConfigureAwait(false);
-            if (sequence is not null)
-            {
-                sequences.Add(new SequenceLink(column.Target.Name, sequence));
-            }
-        }
+        var sequences = await SequenceLinks.FindAsync(connection, target, targetInfo.Oid,
+            columns.Select(c => c.Target.Name).ToList(), request.SourceTable, observer, cancellationToken).ConfigureAwait(false);
 
         return new MigrationPlan(request, strategy, sourceSchema, targetTable, qualifiedTarget, targetInfo.Kind, columns, deferred, sequences, targetInfo.Oid, conversion)
         {
@@ -279,8 +275,18 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
     /// Empties or checks the target, inside the caller's transaction. Deferred indexes go first: the
     /// foreign keys dropped with them would otherwise forbid the TRUNCATE.
     /// </summary>
-    internal async Task PrepareTargetAsync(NpgsqlConnection connection, MigrationPlan plan, CancellationToken cancellationToken)
+    /// <param name="connection">The target connection, in the load's transaction.</param>
+    /// <param name="plan">The plan.</param>
+    /// <param name="cancellationToken">Stops the work.</param>
+    /// <param name="runLock">False when another connection of the same run already holds the table's run lock.</param>
+    internal async Task PrepareTargetAsync(NpgsqlConnection connection, MigrationPlan plan, CancellationToken cancellationToken, bool runLock = true)
     {
+        // Taken up front in the strongest mode the load needs, so it never upgrades a lock midway;
+        // the SHARE ROW EXCLUSIVE of a load into an empty table keeps it empty to the commit.
+        var mode = plan.Request.Truncate || plan.Deferred is { IsEmpty: false } ? "ACCESS EXCLUSIVE"
+            : plan.Request.Append ? "ROW EXCLUSIVE" : "SHARE ROW EXCLUSIVE";
+        await TableLock.AcquireAsync(connection, target, plan.TargetOid, plan.QualifiedTarget, runLock, mode, plan.Request.LockTimeout, observer, cancellationToken).ConfigureAwait(false);
+        await RowSecurity.EnsureNotFilteredAsync(connection, plan.TargetOid, plan.QualifiedTarget, "target", target, cancellationToken).ConfigureAwait(false);
         await RunAllAsync(connection, plan.Deferred?.Drops ?? [], cancellationToken).ConfigureAwait(false);
         if (plan.Request.Truncate)
         {
@@ -324,9 +330,18 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         var started = Stopwatch.GetTimestamp();
         var counter = new CopyRowCounter(plan.Binary);
         void Report(long done, TimeSpan _) => report(done);
-        var sent = plan.Binary
-            ? await RelayBinaryAsync(sourceConnection, targetConnection, exportSql, importSql, counter, Report, cancellationToken).ConfigureAwait(false)
-            : await RelayTextAsync(sourceConnection, targetConnection, exportSql, importSql, counter, Report, cancellationToken).ConfigureAwait(false);
+        long sent;
+        try
+        {
+            sent = plan.Binary
+                ? await RelayBinaryAsync(sourceConnection, targetConnection, exportSql, importSql, counter, Report, cancellationToken).ConfigureAwait(false)
+                : await RelayTextAsync(sourceConnection, targetConnection, exportSql, importSql, counter, Report, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NpgsqlException ex) when (ServerTag.MarkBroken(ex, sourceConnection, targetConnection))
+        {
+            throw;
+        }
+
         observer.Statement(exportSql, Stopwatch.GetElapsedTime(started));
         observer.Statement(importSql, Stopwatch.GetElapsedTime(started));
 
@@ -393,7 +408,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
     {
         foreach (var link in plan.Sequences)
         {
-            await SqlExecutor.ExecuteAsync(connection, plan.MoveSequence(link), observer, cancellationToken, link.Sequence).ConfigureAwait(false);
+            await SequenceLinks.MoveAsync(connection, plan.QualifiedTarget, link, observer, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -408,31 +423,38 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         {
             await action().ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or ObjectDisposedException or IOException or OperationCanceledException)
+        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or ObjectDisposedException or IOException or OperationCanceledException
+                                       or NullReferenceException)
         {
-            // The original failure is the one worth reporting.
+            // The original failure is the one worth reporting. (Npgsql's cancel of a raw COPY whose
+            // backend was terminated can throw a NullReferenceException from its cleanup; it would
+            // otherwise replace the real error.)
         }
     }
 
-    private static ConfitureException Failed(PostgresException ex, string sourceTable, string targetTable, bool partsCommitted)
-    {
-        var kind = ex.SqlState switch
-        {
-            PostgresErrorCodes.InsufficientPrivilege => ConfitureErrorKind.PermissionDenied,
-            // The table went away after planning (dropped on the source under a foreign table, say).
-            PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.FdwTableNotFound => ConfitureErrorKind.TableNotFound,
-            PostgresErrorCodes.FdwUnableToEstablishConnection or PostgresErrorCodes.SqlClientUnableToEstablishSqlConnection => ConfitureErrorKind.FdwConnectionFailed,
-            // postgres_fdw lost the source (class 08), or an administrator or shutdown ended a backend (57P0x).
-            { } state when state.StartsWith("08", StringComparison.Ordinal) => ConfitureErrorKind.FdwConnectionFailed,
-            PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow => ConfitureErrorKind.ConnectionFailed,
-            _ => ConfitureErrorKind.MigrationFailed,
-        };
-        return new ConfitureException(kind,
-            $"Migrating \"{sourceTable}\" into \"{targetTable}\" failed: {ex.MessageText}. {Aftermath(partsCommitted)}",
-            sourceTable, "Fix the cause (the message names it) and run the migration again.", ex);
-    }
+    private ConfitureException Failed(NpgsqlException ex, string sourceTable, string targetTable, ParallelCopy? parallel) =>
+        new ErrorTranslator(source, target).Translate(ex, $"migrating \"{sourceTable}\" into \"{targetTable}\"", sourceTable,
+            ConfitureErrorKind.MigrationFailed, Aftermath(parallel))!;
 
-    private static string Aftermath(bool partsCommitted) => partsCommitted
-        ? "The parts already written were removed: the target table is empty."
-        : "The target was rolled back; no row was written.";
+    /// <summary>What the failure left on the target, as the engine knows it (a parallel run's cleanup may itself have failed).</summary>
+    private static string Aftermath(ParallelCopy? parallel) => parallel switch
+    {
+        { Aftermath: { } known } => known,
+        { PartsStarted: true } => "The parts already written were removed: the target table is empty.",
+        _ => "The target was rolled back; no row was written.",
+    };
+
+    /// <summary>Puts back what an interrupted -DeferIndexes load left dropped, before this call looks at any table.</summary>
+    internal async Task RestoreFromJournalAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await DeferredJournal.RestoreFromJournalAsync(connection, observer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NpgsqlException ex) when (ex is PostgresException || !cancellationToken.IsCancellationRequested)
+        {
+            throw new ErrorTranslator(source, target).Translate(ex, "restoring the definitions an interrupted -DeferIndexes load dropped", null,
+                ConfitureErrorKind.RestoreFailed, likelySide: target)!;
+        }
+    }
 }

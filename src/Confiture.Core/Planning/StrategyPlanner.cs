@@ -43,6 +43,11 @@ internal static class StrategyPlanner
         if (tables is { Count: > 0 })
         {
             var missing = tables.Where(t => found.All(f => f.Name != t)).ToList();
+            foreach (var name in missing)
+            {
+                await SourceTables.RequireTableAsync(connection, source, schema, name, "plan a migration of", cancellationToken).ConfigureAwait(false);
+            }
+
             if (missing.Count > 0)
             {
                 throw new ConfitureException(ConfitureErrorKind.TableNotFound,

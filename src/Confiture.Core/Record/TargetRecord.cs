@@ -67,6 +67,24 @@ internal static class TargetRecord
             name text NOT NULL,
             PRIMARY KEY (server_name, kind, schema_name, name))
         """,
+        // Indexes and constraints a -DeferIndexes load dropped in a transaction that committed before
+        // its data did (parallel parts), written in that same transaction and removed in the one that
+        // rebuilds them: a row here after the load's run lock is gone means a definition to restore.
+        $"""
+        CREATE TABLE IF NOT EXISTS {Schema}.deferred_definition (
+            target_schema text NOT NULL,
+            target_table text NOT NULL,
+            position int NOT NULL,
+            kind text NOT NULL CHECK (kind IN ('index', 'constraint')),
+            owner_table text NOT NULL,
+            qualified_name text NOT NULL,
+            name text NOT NULL,
+            restore text[] NOT NULL,
+            dropped_at timestamptz NOT NULL DEFAULT now(),
+            dropped_by text NOT NULL DEFAULT current_user,
+            backend_pid int NOT NULL DEFAULT pg_backend_pid(),
+            PRIMARY KEY (target_schema, target_table, position))
+        """,
     ];
 
     /// <summary>Creates whatever of the record is missing, inside the caller's transaction.</summary>
@@ -91,7 +109,7 @@ internal static class TargetRecord
     public static Task<bool> ExistsAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
         SqlExecutor.ScalarAsync<bool>(connection, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", cancellationToken, Schema);
 
-    private static readonly string[] TableNames = ["table_map", "setup", "setup_object"];
+    private static readonly string[] TableNames = ["table_map", "setup", "setup_object", "deferred_definition"];
 
     private static long TableCount => TableNames.Length;
 }

@@ -32,6 +32,7 @@ internal static class RunPlanner
         }
 
         await using var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await migrator.RestoreFromJournalAsync(connection, cancellationToken).ConfigureAwait(false);
         var plans = new List<MigrationPlan>(tables.Count);
         var failures = new List<(string Table, ConfitureException Error)>();
         foreach (var table in tables)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Confiture.Core.Errors;
 using Npgsql;
 
 namespace Confiture.Core.Sql;
@@ -15,7 +16,16 @@ internal static class SqlExecutor
     {
         var started = Stopwatch.GetTimestamp();
         await using var command = Create(connection, statement.Text, parameters);
-        var affected = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        int affected;
+        try
+        {
+            affected = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ServerTag.Mark(ex, connection))
+        {
+            throw;
+        }
+
         observer.Statement(statement.Display, Stopwatch.GetElapsedTime(started));
         return affected;
     }
@@ -27,8 +37,15 @@ internal static class SqlExecutor
         params object?[] parameters)
     {
         await using var command = Create(connection, sql, parameters);
-        var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-        return value is null or DBNull ? default : (T)value;
+        try
+        {
+            var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            return value is null or DBNull ? default : (T)value;
+        }
+        catch (Exception ex) when (ServerTag.Mark(ex, connection))
+        {
+            throw;
+        }
     }
 
     public static async Task<List<T>> ListAsync<T>(
@@ -39,14 +56,21 @@ internal static class SqlExecutor
         params object?[] parameters)
     {
         await using var command = Create(connection, sql, parameters);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        var rows = new List<T>();
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        try
         {
-            rows.Add(read(reader));
-        }
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var rows = new List<T>();
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                rows.Add(read(reader));
+            }
 
-        return rows;
+            return rows;
+        }
+        catch (Exception ex) when (ServerTag.Mark(ex, connection))
+        {
+            throw;
+        }
     }
 
     private static NpgsqlCommand Create(NpgsqlConnection connection, string sql, object?[] parameters)

@@ -11,8 +11,8 @@ namespace Confiture.Core.Verification;
 /// </summary>
 internal sealed class DifferenceFinder(DigestSide source, DigestSide target, bool integerKey, int maxDifferences)
 {
-    /// <summary>A set of small ranges that differ: its condition on each side and the rows that differ in it.</summary>
-    public sealed record Leaf(string SourceWhere, string TargetWhere, IReadOnlyList<RowDifference> Rows);
+    /// <summary>A set of small key ranges whose digests differ, as a condition on each side: what a sync rewrites.</summary>
+    public sealed record DifferingRanges(string SourceWhere, string TargetWhere);
 
     /// <summary>Ranges per level at most: a GROUP BY of that many groups still costs about one scan.</summary>
     private const int MaxFanout = 65_536;
@@ -26,7 +26,10 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
     private const int HashBuckets = 4096;
 
     private readonly List<RowDifference> _found = [];
-    private readonly List<Leaf> _leaves = [];
+    private readonly List<DifferingRanges> _ranges = [];
+
+    /// <summary>Rows are compared only when they are to be named; a sync needs only where they are.</summary>
+    private bool _rangesOnly;
 
     /// <summary>The differing rows, at most the number asked for.</summary>
     public async Task<IReadOnlyList<RowDifference>> FindAsync(CancellationToken cancellationToken)
@@ -35,11 +38,15 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
         return _found;
     }
 
-    /// <summary>Every differing range with its rows (the limit does not apply): what a sync replaces.</summary>
-    public async Task<IReadOnlyList<Leaf>> FindLeavesAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Every set of smallest ranges whose digests differ (the limit does not apply). No row is
+    /// fetched: the list grows with the number of differing ranges of up to 256 keys, not with rows.
+    /// </summary>
+    public async Task<IReadOnlyList<DifferingRanges>> FindRangesAsync(CancellationToken cancellationToken)
     {
+        _rangesOnly = true;
         await SearchAsync(cancellationToken).ConfigureAwait(false);
-        return _leaves;
+        return _ranges;
     }
 
     /// <summary>How many ranges (or buckets) had their digests compared.</summary>
@@ -55,7 +62,11 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
             long?[] highs = [sourceMax, targetMax];
             if (lows.Any(l => l is not null))
             {
-                await NarrowAsync(lows.Where(l => l is not null).Min()!.Value, highs.Where(h => h is not null).Max()!.Value + 1, cancellationToken).ConfigureAwait(false);
+                // Int128: the end past a bigint key of 9223372036854775807, and the width of a range
+                // from the smallest bigint to the largest, do not fit in a long.
+                Int128 low = lows.Where(l => l is not null).Min()!.Value;
+                Int128 high = highs.Where(h => h is not null).Max()!.Value;
+                await NarrowAsync(low, high + 1, cancellationToken).ConfigureAwait(false);
             }
         }
         else
@@ -67,7 +78,8 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
         }
     }
 
-    private async Task NarrowAsync(long low, long high, CancellationToken cancellationToken)
+    /// <summary>Searches the keys from <paramref name="low"/> up to, not including, <paramref name="high"/>.</summary>
+    private async Task NarrowAsync(Int128 low, Int128 high, CancellationToken cancellationToken)
     {
         if (_found.Count >= maxDifferences)
         {
@@ -76,20 +88,23 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
 
         var range = Range(source.KeyExpression, low, high);
         var targetRange = Range(target.KeyExpression, low, high);
-        if (high - low <= LeafSize)
+        var span = high - low;
+        if (span <= LeafSize)
         {
             await CompareRowsAsync(range, targetRange, cancellationToken).ConfigureAwait(false);
             return;
         }
 
         // As many ranges as it takes to reach leaf size in one level, so a table is read about once.
-        var fanout = (int)Math.Clamp(Math.Ceiling((high - low) / (double)LeafSize), 2, MaxFanout);
-        var width = (long)Math.Ceiling((high - low) / (double)fanout);
-        // Integer arithmetic where the range allows it: numeric costs more per row.
-        var small = low > -(1L << 60) && high < (1L << 60);
+        var fanout = (int)Int128.Clamp((span + LeafSize - 1) / LeafSize, 2, MaxFanout);
+        var width = (span + fanout - 1) / fanout;
+        // Integer arithmetic where the range allows it: numeric costs more per row, but a bigint
+        // difference of keys far apart overflows. div(), not a division: numeric division rounds
+        // to some digits, which puts the last key of a wide range in a bucket past the end.
+        var small = low > -(Int128.One << 60) && high < (Int128.One << 60);
         string Bucket(string key) => small
             ? $"(({key})::bigint - {Number(low)}) / {Number(width)}"
-            : $"floor(({key}::numeric - {Number(low)}) / {Number(width)})::bigint";
+            : $"div(({key})::numeric - {Number(low)}, {Number(width)})::bigint";
         var differing = await DifferingBucketsAsync(Bucket(source.KeyExpression), Bucket(target.KeyExpression), (range, targetRange), cancellationToken).ConfigureAwait(false);
         if (width <= LeafSize)
         {
@@ -100,7 +115,7 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
         foreach (var b in differing.Order())
         {
             var start = low + (b * width);
-            await NarrowAsync(start, Math.Min(high, start + width), cancellationToken).ConfigureAwait(false);
+            await NarrowAsync(start, Int128.Min(high, start + width), cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -116,7 +131,7 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
             }
 
             // The bucket numbers are numbers this code printed; the statement takes no parameters.
-            var list = $"'{{{string.Join(",", chunk.Select(Number))}}}'::bigint[]";
+            var list = $"'{{{string.Join(",", chunk.Select(b => Number(b)))}}}'::bigint[]";
             var sourceWhere = (within is null ? string.Empty : within.Value.Source + " AND ") + $"{sourceBucket} = ANY ({list})";
             var targetWhere = (within is null ? string.Empty : within.Value.Target + " AND ") + $"{targetBucket} = ANY ({list})";
             await CompareRowsAsync(sourceWhere, targetWhere, cancellationToken).ConfigureAwait(false);
@@ -127,6 +142,8 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
     {
         var sourceBuckets = source.BucketsAsync(sourceBucket, where?.Source, cancellationToken);
         var targetBuckets = target.BucketsAsync(targetBucket, where?.Target, cancellationToken);
+        // Both queries end before a failure unwinds: a side disposed under a running query would wait on it.
+        await Task.WhenAll(sourceBuckets, targetBuckets).ConfigureAwait(false);
         var (left, right) = (await sourceBuckets.ConfigureAwait(false), await targetBuckets.ConfigureAwait(false));
         var all = left.Keys.Union(right.Keys).ToList();
         RangesCompared += all.Count;
@@ -135,8 +152,15 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
 
     private async Task CompareRowsAsync(string sourceWhere, string targetWhere, CancellationToken cancellationToken)
     {
+        if (_rangesOnly)
+        {
+            _ranges.Add(new DifferingRanges(sourceWhere, targetWhere));
+            return;
+        }
+
         var sourceFetch = source.RowsAsync(sourceWhere, cancellationToken);
         var targetFetch = target.RowsAsync(targetWhere, cancellationToken);
+        await Task.WhenAll(sourceFetch, targetFetch).ConfigureAwait(false);
         var sourceRows = (await sourceFetch.ConfigureAwait(false)).ToDictionary(r => r.Key, r => r.Hash, StringComparer.Ordinal);
         var targetRows = await targetFetch.ConfigureAwait(false);
         var differences = new List<RowDifference>();
@@ -154,13 +178,13 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
 
         differences.AddRange(sourceRows.Keys.Select(key => new RowDifference(key, DifferenceKind.Missing)));
         _found.AddRange(differences.Take(Math.Max(0, maxDifferences - _found.Count)));
-        if (differences.Count > 0)
-        {
-            _leaves.Add(new Leaf(sourceWhere, targetWhere, differences));
-        }
     }
 
-    private static string Range(string key, long low, long high) => $"{key} >= {Number(low)} AND {key} < {Number(high)}";
+    /// <summary>
+    /// Both ends inclusive, so each is a value of the key's own type (the end past the largest
+    /// bigint is not one) and the comparison stays on the key's index.
+    /// </summary>
+    private static string Range(string key, Int128 low, Int128 high) => $"{key} >= {Number(low)} AND {key} <= {Number(high - 1)}";
 
-    private static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
+    private static string Number(Int128 value) => value.ToString(CultureInfo.InvariantCulture);
 }

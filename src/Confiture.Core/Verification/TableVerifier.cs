@@ -19,6 +19,8 @@ internal static class TableVerifier
     {
         var sourceSchema = request.SourceSchema ?? sessionSourceSchema;
         var targetTable = request.EffectiveTargetTable;
+        // A view's rows are computed, a materialized view's may not be there: counting them proves nothing about a migration.
+        await SourceTables.RequireTableAsync(source, sourceSchema, request.SourceTable, "verify", cancellationToken).ConfigureAwait(false);
         if (!request.Checksum && !request.Detailed)
         {
             var sourceCount = CountAsync(source, sourceSchema, request.SourceTable, "source", cancellationToken);
@@ -67,8 +69,11 @@ internal static class TableVerifier
         await using var left = await sourceSide.ConfigureAwait(false);
         await using var right = await targetSide.ConfigureAwait(false);
 
+        // Both digests finish (or fail) before either side is disposed: a side disposed under a
+        // running query would wait on it.
         var sourceDigest = left.DigestAsync(null, cancellationToken);
         var targetDigest = right.DigestAsync(null, cancellationToken);
+        await Task.WhenAll(sourceDigest, targetDigest).ConfigureAwait(false);
         var (sourceCountValue, sourceSum) = await sourceDigest.ConfigureAwait(false);
         var (targetCountValue, targetSum) = await targetDigest.ConfigureAwait(false);
 

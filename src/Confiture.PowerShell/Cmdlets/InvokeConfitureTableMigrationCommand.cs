@@ -39,19 +39,19 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
     [ArgumentCompleter(typeof(SourceSchemaCompleter))]
     public string? SourceSchema { get; set; }
 
-    /// <summary>The target table (one source table only); left out, the map's, else the source table's name.</summary>
+    /// <summary>The target table (one source table only); left out, the map's, else the source table's name. Bound from a piped result, so a -Sync of it syncs the same table.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(TargetTableCompleter))]
     public string? TargetTable { get; set; }
 
-    /// <summary>The target schema; left out, the map's, else public.</summary>
+    /// <summary>The target schema; left out, the map's, else public. Bound from a piped result.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(TargetSchemaCompleter))]
     public string? TargetSchema { get; set; }
 
-    /// <summary>Source column to target column (a hashtable or an ordered dictionary), and nothing else moves; left out, the map's entry (every column by name unless renamed or excluded).</summary>
+    /// <summary>Source column to target column (a hashtable or an ordered dictionary), and nothing else moves; left out, the map's entry (every column by name unless renamed or excluded). Bound from a piped result: a -Sync of it keeps its renames.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public IDictionary? ColumnMapping { get; set; }
 
@@ -94,11 +94,20 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
     [ValidateRange(1, 64)]
     public int Parallel { get; set; } = 1;
 
-    /// <summary>Brings an already migrated target table up to date with the source instead of loading it: replaces the key ranges whose digests differ.</summary>
+    /// <summary>
+    /// Seconds to wait at most for the target table's locks (another run of the same table, or a session
+    /// holding a conflicting lock) before failing with Confiture.LockTimeout; while it waits, a warning
+    /// names the session that holds the lock. Without it, the wait lasts as the server's lock_timeout says.
+    /// </summary>
+    [Parameter]
+    [ValidateRange(1, 604800)]
+    public int? LockTimeout { get; set; }
+
+    /// <summary>Brings an already migrated target table up to date with the source instead of loading it: within the key ranges whose digests differ, updates changed rows in place, inserts new ones and deletes those gone from the source.</summary>
     [Parameter]
     public SwitchParameter Sync { get; set; }
 
-    /// <summary>With -Sync: a mapped change column (such as updated_at); upserts the rows changed since the target's newest value and deletes rows the source no longer has.</summary>
+    /// <summary>With -Sync: a mapped change column (such as updated_at); reads only the rows the source wrote since the last recorded sync (by transaction id) or changed at or past the target's newest value, and deletes rows the source no longer has.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? ChangedSince { get; set; }
@@ -254,7 +263,10 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
             }
 
             var pattern = new WildcardPattern(name, WildcardOptions.CultureInvariant);
-            var matches = migration.Tables.Where(pattern.IsMatch).ToList();
+            // A wildcard names tables only: the session's views and materialized views match no pattern.
+            IReadOnlyList<string> matches = [];
+            Guard(() => matches = Run((_, token) => migration.Migrator.TablesAmongAsync(migration.Tables.Where(pattern.IsMatch).ToList(), cancellationToken: token)),
+                target: name, terminating: true);
             if (matches.Count == 0)
             {
                 WriteError(ErrorRecords.From(new ConfitureException(ConfitureErrorKind.TableNotFound,
@@ -285,6 +297,7 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
             ExpectedRows = ExpectedRows,
             DeferIndexes = DeferIndexes,
             Parallel = Parallel,
+            LockTimeout = LockTimeout is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
         };
     }
 
@@ -336,8 +349,8 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
     {
         var what = $"{request.TargetSchema}.{targetTable} on {migration.Target}";
         var how = ChangedSince is null
-            ? "replace the key ranges whose digests differ from the source's"
-            : $"upsert the rows whose \"{ChangedSince}\" is at or past the target's newest value, and delete rows gone from the source";
+            ? "within the key ranges whose digests differ from the source's, update changed rows in place, insert new ones and delete those gone from the source"
+            : $"update or insert the rows the source wrote since the last recorded sync or whose \"{ChangedSince}\" is at or past the target's newest value, and delete rows gone from the source";
         if (!ShouldProcess($"Sync {what} with {SourceSchema ?? migration.SourceSchema}.{request.SourceTable}: {how}, in one transaction.", $"Sync {what}?", "Invoke-ConfitureTableMigration -Sync"))
         {
             return;

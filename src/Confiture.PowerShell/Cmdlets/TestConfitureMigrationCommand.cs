@@ -20,7 +20,7 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
     [ValidateNotNull]
     public ConfitureMigration? Migration { get; set; }
 
-    /// <summary>The source tables to check; left out, every table the session imported.</summary>
+    /// <summary>The source tables to check; left out, every table the session imported (not its views, materialized views or foreign tables).</summary>
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("SourceTable")]
     [ValidateNotNullOrEmpty]
@@ -87,7 +87,14 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
     protected override void ProcessRecord()
     {
         var migration = RequireSession(Migration);
-        var tables = Table ?? migration.Tables;
+        var tables = Table ?? [];
+        if (Table is null)
+        {
+            // The session imported views and materialized views too; only its tables are compared by default.
+            Guard(() => tables = [.. Run((_, token) => migration.Migrator.TablesAmongAsync(migration.Tables, cancellationToken: token))],
+                target: migration.SourceSchema, terminating: true);
+        }
+
         if (TargetTable is not null && tables.Length != 1)
         {
             ThrowTerminatingError(ErrorRecords.InvalidArgument(

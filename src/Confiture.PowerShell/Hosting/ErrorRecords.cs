@@ -43,7 +43,7 @@ internal static class ErrorRecords
     private static ErrorCategory CategoryOf(ConfitureErrorKind kind) => kind switch
     {
         ConfitureErrorKind.InvalidArgument or ConfitureErrorKind.InvalidConnectionString
-            or ConfitureErrorKind.DuplicateTargetColumn or ConfitureErrorKind.EmptyColumnMapping => ErrorCategory.InvalidArgument,
+            or ConfitureErrorKind.DuplicateTargetColumn or ConfitureErrorKind.EmptyColumnMapping or ConfitureErrorKind.NotATable => ErrorCategory.InvalidArgument,
         ConfitureErrorKind.ConnectionFailed or ConfitureErrorKind.FdwConnectionFailed => ErrorCategory.ConnectionError,
         ConfitureErrorKind.AuthenticationFailed => ErrorCategory.AuthenticationError,
         ConfitureErrorKind.DatabaseNotFound or ConfitureErrorKind.SchemaNotFound
@@ -51,9 +51,12 @@ internal static class ErrorRecords
         ConfitureErrorKind.FdwNotAvailable or ConfitureErrorKind.FdwExtensionMissing => ErrorCategory.NotInstalled,
         ConfitureErrorKind.FdwUsageDenied or ConfitureErrorKind.SchemaCreateDenied or ConfitureErrorKind.PermissionDenied => ErrorCategory.PermissionDenied,
         ConfitureErrorKind.ServerNotOwned or ConfitureErrorKind.ForeignSchemaNotEmpty or ConfitureErrorKind.TargetNotEmpty => ErrorCategory.ResourceExists,
-        ConfitureErrorKind.NotNullColumnUnmapped => ErrorCategory.InvalidData,
-        ConfitureErrorKind.MigrationFailed => ErrorCategory.WriteError,
-        ConfitureErrorKind.Cancelled => ErrorCategory.OperationStopped,
+        ConfitureErrorKind.NotNullColumnUnmapped or ConfitureErrorKind.ColumnNotMapped or ConfitureErrorKind.ValueDoesNotFit => ErrorCategory.InvalidData,
+        ConfitureErrorKind.MigrationFailed or ConfitureErrorKind.RestoreFailed => ErrorCategory.WriteError,
+        ConfitureErrorKind.Cancelled or ConfitureErrorKind.StatementCancelled => ErrorCategory.OperationStopped,
+        ConfitureErrorKind.LockTimeout or ConfitureErrorKind.ServerInUse => ErrorCategory.ResourceBusy,
+        ConfitureErrorKind.SessionTimeout => ErrorCategory.OperationTimeout,
+        ConfitureErrorKind.ServerError => ErrorCategory.NotSpecified,
         _ => ErrorCategory.InvalidOperation,
     };
 
@@ -83,6 +86,14 @@ internal static class ErrorRecords
         ConfitureErrorKind.PermissionDenied => "Grant the privilege named in the message to the user, then run the command again.",
         ConfitureErrorKind.MigrationFailed => "Fix the cause named in the message and run the migration again; the target was rolled back.",
         ConfitureErrorKind.Cancelled => "Run the command again when ready; the target was rolled back.",
+        ConfitureErrorKind.ForeignTableOutOfDate => "Run Enable-ConfitureFdw again to re-import the foreign table, or use -Strategy Copy.",
+        ConfitureErrorKind.ValueDoesNotFit => "Widen the target column or change the value on the source; nothing was written.",
+        ConfitureErrorKind.ColumnNotMapped => "Name the column in -Map (Rename, Exclude or Default), or pass -ColumnMapping.",
+        ConfitureErrorKind.RunNotPossible => "Change the run as the message says (add the referencing table, or leave the option out).",
+        ConfitureErrorKind.LockTimeout => "Wait for the session named in the message to finish, or raise -LockTimeout.",
+        ConfitureErrorKind.StatementCancelled => "Raise the server's statement_timeout for the migration role, or find who cancelled it.",
+        ConfitureErrorKind.SessionTimeout => "Raise the timeout setting named in the message for the migration role, then run again.",
+        ConfitureErrorKind.RestoreFailed => "Restore the definitions listed in confiture.deferred_definition by hand, then run again.",
         _ => "See the message and the exception's InnerException for the cause.",
     };
 }

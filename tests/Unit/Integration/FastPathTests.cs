@@ -164,8 +164,8 @@ public sealed class FastPathTests(ServerFixture fixture)
 
         var statements = await migrator.PlanMigrationAsync(new TableMigrationRequest { SourceTable = "accounts", Truncate = true, DeferIndexes = true }, strategy);
 
-        Assert.StartsWith("ALTER TABLE accounts DROP CONSTRAINT \"accounts_parent_fk\"", statements[0], StringComparison.Ordinal);
-        Assert.Contains("ALTER TABLE payments DROP CONSTRAINT \"payments_account_fkey\"", statements);
+        Assert.StartsWith("ALTER TABLE public.accounts DROP CONSTRAINT \"accounts_parent_fk\"", statements[0], StringComparison.Ordinal);
+        Assert.Contains("ALTER TABLE public.payments DROP CONSTRAINT \"payments_account_fkey\"", statements);
         Assert.Contains("TRUNCATE \"public\".\"accounts\"", statements);
         Assert.Contains(statements, st => st.Contains(strategy == MigrationStrategy.Fdw ? "INSERT INTO \"public\".\"accounts\"" : "COPY \"public\".\"accounts\"", StringComparison.Ordinal));
         Assert.Contains(statements, st => st.StartsWith("DROP INDEX", StringComparison.Ordinal));

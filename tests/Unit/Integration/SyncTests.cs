@@ -79,16 +79,17 @@ public sealed class SyncTests(ServerFixture fixture)
     {
         var (s, migrator) = await MigrateWhileWritingAsync(fixture);
         await using var _ = s;
+        // Multiples of 7919: rows the background writer never deletes.
         await Db.ExecAsync(s.SourceAdmin,
-            "UPDATE accounts SET full_name = 'Renamed', updated_at = clock_timestamp() WHERE id = 5; DELETE FROM accounts WHERE id = 6; " +
+            "UPDATE accounts SET full_name = 'Renamed', updated_at = clock_timestamp() WHERE id = 7919; DELETE FROM accounts WHERE id = 15838; " +
             "INSERT INTO accounts (id, full_name, balance) VALUES (900000, 'Late', 2)");
 
         var first = await migrator.SyncTableAsync(new TableMigrationRequest { SourceTable = "accounts", ColumnMapping = Mapping }, changedSince: "updated_at");
         var second = await migrator.SyncTableAsync(new TableMigrationRequest { SourceTable = "accounts", ColumnMapping = Mapping }, changedSince: "updated_at");
 
         Assert.True(first.Sync!.RowsUpdated >= 1 && first.Sync.RowsInserted >= 1 && first.Sync.RowsDeleted >= 1, first.Sync.ToString());
-        Assert.Equal(["Renamed"], await Db.RowsAsync(s.TargetAdmin, "SELECT display_name FROM accounts WHERE id = 5"));
-        Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM accounts WHERE id = 6"));
+        Assert.Equal(["Renamed"], await Db.RowsAsync(s.TargetAdmin, "SELECT display_name FROM accounts WHERE id = 7919"));
+        Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM accounts WHERE id = 15838"));
         Assert.True((await ChecksumAsync(migrator)).Match);
         Assert.Equal(0, second.Sync!.RowsChanged);
     }
