@@ -48,24 +48,19 @@ public sealed class SchemaToSchemaMigrator
         return await new FdwSetup(Source, Target, Settings, observer ?? NullObserver.Instance).ApplyAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Returns the statements <see cref="CleanupFdwAsync(bool, IOperationObserver?, CancellationToken)"/> would run; changes nothing.</summary>
+    /// <summary>Returns the statements <see cref="CleanupFdwAsync"/> would run; changes nothing.</summary>
     public Task<FdwPlan> PlanCleanupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
         new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance).PlanAsync(cancellationToken);
 
     /// <summary>Drops what setup created, in one transaction; a second call finds nothing to do.</summary>
-    public Task<FdwPlan> CleanupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
-        CleanupFdwAsync(keepRecord: false, observer, cancellationToken);
-
-    /// <summary>
-    /// Drops what setup created, in one transaction. Once no other session is recorded, the record
-    /// on the target (schema confiture, with the migration maps) goes too, unless
-    /// <paramref name="keepRecord"/>.
-    /// </summary>
-    public async Task<FdwPlan> CleanupFdwAsync(bool keepRecord, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
+    /// <param name="observer">Hears the statements and warnings.</param>
+    /// <param name="keepRecord">Keeps the maps and sync marks of this session's tables in the target's record.</param>
+    /// <param name="cancellationToken">Stops the work.</param>
+    public async Task<FdwPlan> CleanupFdwAsync(IOperationObserver? observer = null, bool keepRecord = false, CancellationToken cancellationToken = default)
     {
         // Definitions to restore are restored first: cleanup never drops a record that still lists some.
         await RepairAsync(observer, cancellationToken).ConfigureAwait(false);
-        return await new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance, keepRecord).ApplyAsync(cancellationToken).ConfigureAwait(false);
+        return await new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance) { KeepRecord = keepRecord }.ApplyAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -126,8 +126,15 @@ INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 45) g;
         $verifications[0].Match | Should -BeTrue
     }
 
+    It 'finds the target table the session migrated a source table into when -TargetTable is left out' {
+        $verification = Test-ConfitureMigration -Migration $migration -Table customers
+
+        $verification.TargetTable | Should -Be 'clients'
+        $verification.Match | Should -BeTrue
+    }
+
     It 'reports a missing target table as a non-terminating Confiture.TableNotFound, and -Quiet says $false' {
-        $answer = Test-ConfitureMigration -Migration $migration -Table customers -Quiet -ErrorVariable failures -ErrorAction SilentlyContinue
+        $answer = Test-ConfitureMigration -Migration $migration -Table customers -TargetTable customers -Quiet -ErrorVariable failures -ErrorAction SilentlyContinue
 
         $failures | Should -HaveCount 1
         $failures[0].FullyQualifiedErrorId | Should -BeLike 'Confiture.TableNotFound,*'

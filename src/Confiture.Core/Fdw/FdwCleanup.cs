@@ -11,7 +11,7 @@ namespace Confiture.Core.Fdw;
 /// someone made on it) stays, and so does the server then, with a warning naming it. Running it
 /// again finds nothing to do.
 /// </summary>
-internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint target, FdwSettings settings, IOperationObserver observer, bool keepRecord = false)
+internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint target, FdwSettings settings, IOperationObserver observer)
 {
     /// <summary>Inspects the target and returns the statements cleanup would run; changes nothing.</summary>
     public async Task<FdwPlan> PlanAsync(CancellationToken cancellationToken)
@@ -50,9 +50,10 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
                 await SetupRecord.ReplaceItemsAsync(connection, settings.ServerName, work.Remaining, cancellationToken).ConfigureAwait(false);
             }
 
-            if (work.HasRecord && !keepRecord)
+            if (work.HasRecord && !KeepRecord)
             {
-                await DropRecordAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
+                await ForgetMigrationsAsync(connection, cancellationToken).ConfigureAwait(false);
+                await DropEmptyRecordAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (PostgresException ex)
@@ -234,13 +235,37 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
     }
 
     /// <summary>
-    /// The record goes with the last session it describes: once no other server is recorded and
-    /// nothing but the migration maps is left in schema confiture, the schema is dropped (the maps
-    /// with it, unless the caller keeps the record). Anything else in it, another session's server,
-    /// a row of a table it does not know (a journal still to replay), a lock someone holds, a role
-    /// that may not drop it, keeps it as it is.
+    /// The record goes with the last thing it describes: once every table in schema confiture is
+    /// empty, the schema is dropped. Anything else in it, a row left, a lock someone holds on it,
+    /// or a role that may not drop it keeps it as it is.
     /// </summary>
-    private async Task DropRecordAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    /// <summary>Keeps the maps and sync marks of this server's tables in the record (Remove-ConfitureFdw -KeepRecord).</summary>
+    public bool KeepRecord { get; init; }
+
+    /// <summary>
+    /// Forgets what the record says of this server's migrations (their maps and sync marks), so that
+    /// the record goes once nothing of another session is left in it.
+    /// </summary>
+    private async Task ForgetMigrationsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        if (await Record.TargetRecord.AccessAsync(connection, "table_map", "SELECT, DELETE", cancellationToken).ConfigureAwait(false) != true)
+        {
+            return;
+        }
+
+        if (await Record.TargetRecord.AccessAsync(connection, "sync_mark", "DELETE", cancellationToken).ConfigureAwait(false) == true)
+        {
+            await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(
+                $"DELETE FROM {Record.TargetRecord.Schema}.sync_mark s USING {Record.TargetRecord.Schema}.table_map m " +
+                "WHERE m.server_name = $1 AND s.target_schema = m.target_schema AND s.target_table = m.target_table"),
+                observer, cancellationToken, settings.ServerName).ConfigureAwait(false);
+        }
+
+        await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"DELETE FROM {Record.TargetRecord.Schema}.table_map WHERE server_name = $1"),
+            observer, cancellationToken, settings.ServerName).ConfigureAwait(false);
+    }
+
+    private async Task DropEmptyRecordAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
     {
         var schema = await TargetCatalog.FindSchemaAsync(connection, Record.TargetRecord.Schema, cancellationToken).ConfigureAwait(false);
         if (schema is null)
@@ -263,11 +288,10 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
         {
             // Locked first, so no row can arrive between the check and the drop.
             await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"LOCK TABLE {list} IN ACCESS EXCLUSIVE MODE NOWAIT"), NullObserver.Instance, cancellationToken).ConfigureAwait(false);
-            var droppable = await SqlExecutor.ScalarAsync<bool>(connection,
-                "SELECT " + string.Join(" AND ", tables.Where(t => t.Name != "table_map")
-                    .Select(t => $"NOT EXISTS (SELECT 1 FROM {SqlText.Qualified(Record.TargetRecord.Schema, t.Name)})").DefaultIfEmpty("true")),
+            var empty = await SqlExecutor.ScalarAsync<bool>(connection,
+                "SELECT " + string.Join(" AND ", tables.Select(t => $"NOT EXISTS (SELECT 1 FROM {SqlText.Qualified(Record.TargetRecord.Schema, t.Name)})")),
                 cancellationToken).ConfigureAwait(false);
-            if (!droppable)
+            if (!empty)
             {
                 await transaction.RollbackAsync("confiture_record", cancellationToken).ConfigureAwait(false);
                 return;

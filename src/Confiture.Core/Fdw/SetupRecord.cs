@@ -50,9 +50,8 @@ internal static class SetupRecord
     /// <summary>The server's row, whichever database wrote it; null when there is none (or no record at all).</summary>
     public static async Task<Entry?> FindAsync(NpgsqlConnection connection, string serverName, CancellationToken cancellationToken)
     {
-        var exists = await SqlExecutor.ScalarAsync<bool>(connection,
-            $"SELECT to_regclass('{TargetRecord.Schema}.setup') IS NOT NULL AND to_regclass('{TargetRecord.Schema}.setup_object') IS NOT NULL",
-            cancellationToken).ConfigureAwait(false);
+        var exists = await TargetRecord.AccessAsync(connection, "setup", "SELECT", cancellationToken).ConfigureAwait(false) == true
+            && await TargetRecord.AccessAsync(connection, "setup_object", "SELECT", cancellationToken).ConfigureAwait(false) == true;
         if (!exists)
         {
             return null;
@@ -110,12 +109,9 @@ internal static class SetupRecord
             .ConfigureAwait(false);
     }
 
-    /// <summary>Forgets the server and its objects.</summary>
-    public static async Task DeleteAsync(NpgsqlConnection connection, string serverName, CancellationToken cancellationToken)
-    {
-        await Execute(connection, $"DELETE FROM {TargetRecord.Schema}.setup_object WHERE server_name = $1", cancellationToken, serverName).ConfigureAwait(false);
-        await Execute(connection, $"DELETE FROM {TargetRecord.Schema}.setup WHERE server_name = $1", cancellationToken, serverName).ConfigureAwait(false);
-    }
+    /// <summary>Forgets the server (its objects go with it).</summary>
+    public static Task DeleteAsync(NpgsqlConnection connection, string serverName, CancellationToken cancellationToken) =>
+        Execute(connection, $"DELETE FROM {TargetRecord.Schema}.setup WHERE server_name = $1", cancellationToken, serverName);
 
     /// <summary>Who to name when another session holds the server: this machine and process.</summary>
     public static string SessionClient() => $"{Environment.MachineName} process {Environment.ProcessId}";

@@ -39,7 +39,7 @@ internal static class DeferredJournal
 
     /// <summary>How many definitions the journal lists for a table (what a failed cleanup leaves to the next call).</summary>
     public static async Task<int> CountAsync(NpgsqlConnection connection, string targetSchema, string targetTable, CancellationToken cancellationToken) =>
-        await SqlExecutor.ScalarAsync<bool>(connection, "SELECT to_regclass($1) IS NOT NULL", cancellationToken, Table).ConfigureAwait(false)
+        await TargetRecord.AccessAsync(connection, "deferred_definition", "SELECT", cancellationToken).ConfigureAwait(false) == true
             ? (int)await SqlExecutor.ScalarAsync<long>(connection, $"SELECT count(*) FROM {Table} WHERE target_schema = $1 AND target_table = $2",
                 cancellationToken, targetSchema, targetTable).ConfigureAwait(false)
             : 0;
@@ -56,8 +56,7 @@ internal static class DeferredJournal
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(observer);
-        var access = await SqlExecutor.ScalarAsync<bool?>(connection,
-            "SELECT CASE WHEN to_regclass($1) IS NOT NULL THEN has_table_privilege(to_regclass($1), 'SELECT') AND has_table_privilege(to_regclass($1), 'DELETE') END", cancellationToken, Table).ConfigureAwait(false);
+        var access = await TargetRecord.AccessAsync(connection, "deferred_definition", "SELECT, DELETE", cancellationToken).ConfigureAwait(false);
         if (access is null)
         {
             return 0;

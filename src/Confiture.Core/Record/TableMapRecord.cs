@@ -14,12 +14,8 @@ internal static class TableMapRecord
     /// </summary>
     public static async Task WriteAsync(NpgsqlConnection connection, MigratedMap map, long rows, IOperationObserver observer, CancellationToken cancellationToken)
     {
-        var writable = await SqlExecutor.ScalarAsync<bool>(connection,
-            """
-            SELECT CASE WHEN to_regclass($1) IS NULL THEN has_database_privilege(current_database(), 'CREATE')
-                        ELSE has_table_privilege($1, 'INSERT, UPDATE') END
-            """,
-            cancellationToken, $"{TargetRecord.Schema}.table_map").ConfigureAwait(false);
+        var access = await TargetRecord.AccessAsync(connection, "table_map", "INSERT, UPDATE", cancellationToken).ConfigureAwait(false);
+        var writable = access ?? await TargetRecord.MayCreateAsync(connection, cancellationToken).ConfigureAwait(false);
         if (!writable)
         {
             observer.Warning($"The map of {map.TargetSchema}.{map.TargetTable} was not recorded on the target: {connection.UserName} may not write schema {TargetRecord.Schema}. " +
@@ -46,8 +42,7 @@ internal static class TableMapRecord
     /// <summary>The recorded map of a target table, or null when there is none (or no record at all).</summary>
     public static async Task<MigratedMap?> ReadAsync(NpgsqlConnection connection, string targetSchema, string targetTable, CancellationToken cancellationToken)
     {
-        var readable = await SqlExecutor.ScalarAsync<bool>(connection,
-            "SELECT to_regclass($1) IS NOT NULL AND has_table_privilege($1, 'SELECT')", cancellationToken, $"{TargetRecord.Schema}.table_map").ConfigureAwait(false);
+        var readable = await TargetRecord.AccessAsync(connection, "table_map", "SELECT", cancellationToken).ConfigureAwait(false) == true;
         if (!readable)
         {
             return null;

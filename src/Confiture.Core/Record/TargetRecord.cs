@@ -61,7 +61,7 @@ internal static class TargetRecord
         """,
         $"""
         CREATE TABLE IF NOT EXISTS {Schema}.setup_object (
-            server_name text NOT NULL,
+            server_name text NOT NULL REFERENCES {Schema}.setup ON UPDATE CASCADE ON DELETE CASCADE,
             kind text NOT NULL CHECK (kind IN ('user mapping', 'schema', 'foreign table')),
             schema_name text NOT NULL DEFAULT '',
             name text NOT NULL,
@@ -104,6 +104,30 @@ internal static class TargetRecord
             await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(definition), observer, cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// Whether this role may use one of the record's tables with the given privileges (such as
+    /// 'SELECT' or 'INSERT, UPDATE'); null when the table does not exist. Read from the catalog:
+    /// to_regclass fails outright on a schema the role has no USAGE on, where "not for you" is the answer.
+    /// </summary>
+    public static Task<bool?> AccessAsync(NpgsqlConnection connection, string table, string privileges, CancellationToken cancellationToken) =>
+        SqlExecutor.ScalarAsync<bool?>(connection,
+            """
+            SELECT CASE WHEN c.oid IS NOT NULL THEN has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, $3) END
+            FROM (SELECT 1) one
+            LEFT JOIN pg_namespace n ON n.nspname = $1
+            LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = $2 AND c.relkind = 'r'
+            """,
+            cancellationToken, Schema, table, privileges);
+
+    /// <summary>Whether this role may create the record's missing tables: CREATE on the schema when it exists, else on the database.</summary>
+    public static async Task<bool> MayCreateAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
+        await SqlExecutor.ScalarAsync<bool>(connection,
+            """
+            SELECT coalesce((SELECT has_schema_privilege(oid, 'CREATE') FROM pg_namespace WHERE nspname = $1),
+                            has_database_privilege(current_database(), 'CREATE'))
+            """,
+            cancellationToken, Schema).ConfigureAwait(false);
 
     /// <summary>Whether the record exists on this target at all (a read-only check).</summary>
     public static Task<bool> ExistsAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>

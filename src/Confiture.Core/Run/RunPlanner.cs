@@ -54,7 +54,8 @@ internal static class RunPlanner
         var keys = await ForeignKeyGraph.ReadAsync(connection, byOid.Keys, cancellationToken).ConfigureAwait(false);
         if (together || plans.Any(p => p.Request.Truncate))
         {
-            var outside = keys.FirstOrDefault(k => byOid.ContainsKey(k.To) && !byOid.ContainsKey(k.From));
+            // A key -DeferIndexes drops before the TRUNCATE does not stand in its way.
+            var outside = keys.FirstOrDefault(k => byOid.TryGetValue(k.To, out var referenced) && !referenced.Request.DeferIndexes && !byOid.ContainsKey(k.From));
             if (outside is not null)
             {
                 throw new ConfitureException(ConfitureErrorKind.RunNotPossible,

@@ -20,7 +20,7 @@ public sealed class RemoveConfitureFdwCommand : ConfitureCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
-    /// <summary>Keeps the record on the target (schema confiture, with the migration maps) even when no session is left in it.</summary>
+    /// <summary>Keeps what the target's record says of the session's migrations (their maps and sync marks), for a later verification.</summary>
     [Parameter]
     public SwitchParameter KeepRecord { get; set; }
 
@@ -40,7 +40,7 @@ public sealed class RemoveConfitureFdwCommand : ConfitureCmdlet
                 return;
             }
 
-            Run((observer, token) => migration.Migrator.CleanupFdwAsync(KeepRecord, observer, token));
+            Run((observer, token) => migration.Migrator.CleanupFdwAsync(observer, KeepRecord, token));
             SessionRegistry.Forget(migration);
             if (PassThru)
             {

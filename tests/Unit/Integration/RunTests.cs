@@ -83,7 +83,7 @@ public sealed class RunTests(ServerFixture fixture)
             UPDATE staff SET store_id = 10 + 10 * (id - 1);
             """);
         await Db.ExecAsync(s.Databases.TargetMigrator, cycle);
-        var keysBefore = await Db.RowsAsync(s.TargetAdmin, "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint WHERE contype = 'f' ORDER BY 1");
+        var keysBefore = await Db.RowsAsync(s.TargetAdmin, "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace ORDER BY 1");
         var migrator = s.Migrator();
         await migrator.SetupFdwAsync();
 
@@ -99,7 +99,7 @@ public sealed class RunTests(ServerFixture fixture)
             Assert.NotNull(results[0].SourceSnapshotAt);
         }
 
-        Assert.Equal(keysBefore, await Db.RowsAsync(s.TargetAdmin, "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint WHERE contype = 'f' ORDER BY 1"));
+        Assert.Equal(keysBefore, await Db.RowsAsync(s.TargetAdmin, "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace ORDER BY 1"));
         Assert.Equal(["1 | 10", "2 | 20"], await Db.RowsAsync(s.TargetAdmin, "SELECT id, store_id FROM staff ORDER BY id"));
     }
 
