@@ -335,22 +335,6 @@ public sealed class FdwSharedServerTests(ServerFixture fixture)
     }
 
     [Fact]
-    public async Task A_record_this_role_may_not_read_is_a_clear_permission_error_for_setup_and_cleanup()
-    {
-        await using var s = await Scenario.CreateAsync(fixture);
-        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE a (id int)");
-        // A superuser's session made the record, so it belongs to the superuser.
-        await s.Migrator(new FdwSettings { ServerName = "admins", ForeignSchema = "admins_schema" }, targetAsSuperuser: true).SetupFdwAsync();
-
-        var setup = await Assert.ThrowsAsync<ConfitureException>(() => s.Migrator().SetupFdwAsync());
-        var cleanup = await Assert.ThrowsAsync<ConfitureException>(() => s.Migrator().CleanupFdwAsync());
-
-        Assert.Equal(ConfitureErrorKind.PermissionDenied, setup.Kind);
-        Assert.Equal(ConfitureErrorKind.PermissionDenied, cleanup.Kind);
-        Assert.Contains("confiture", setup.Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
     public async Task A_session_whose_connection_the_server_ended_is_claimed_again_by_the_next_setup()
     {
         await using var s = await Scenario.CreateAsync(fixture);
@@ -373,6 +357,32 @@ public sealed class FdwSharedServerTests(ServerFixture fixture)
         await s.Migrator().SetupFdwAsync();
 
         Assert.Equal(1L, await Db.ScalarAsync<long>(s.TargetAdmin, held));
+    }
+
+    [Fact]
+    public async Task The_last_sessions_cleanup_drops_the_record_with_its_maps_unless_asked_to_keep_it()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)");
+        await Db.ExecAsync(s.Databases.TargetMigrator, "CREATE TABLE t (id int PRIMARY KEY)");
+        const string recordExists = "SELECT to_regnamespace('confiture') IS NOT NULL";
+        var first = s.Migrator();
+        await first.SetupFdwAsync();
+        await first.MigrateAsync(new Confiture.Core.Migration.TableMigrationRequest { SourceTable = "t" }, Confiture.Core.Migration.MigrationStrategy.Fdw);
+        var second = s.Migrator(new FdwSettings { ServerName = "second", ForeignSchema = "second_schema" });
+        await second.SetupFdwAsync();
+
+        await first.CleanupFdwAsync();
+        Assert.True(await Db.ScalarAsync<bool>(s.TargetAdmin, recordExists), "another session is still recorded");
+        await second.CleanupFdwAsync(keepRecord: true);
+        Assert.True(await Db.ScalarAsync<bool>(s.TargetAdmin, recordExists), "asked to keep it");
+        // The first session's cleanup forgot its own maps; the record stayed for the second.
+        Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM confiture.table_map"));
+
+        await first.SetupFdwAsync();
+        await first.CleanupFdwAsync();
+        Assert.False(await Db.ScalarAsync<bool>(s.TargetAdmin, recordExists), "the last session's cleanup drops it");
+        Assert.Equal(2L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM public.t"));
     }
 
     private static async Task<string> ReadLogAsync(string adminConnectionString, long from)
