@@ -335,6 +335,22 @@ public sealed class FdwSharedServerTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_record_this_role_may_not_read_is_a_clear_permission_error_for_setup_and_cleanup()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, "CREATE TABLE a (id int)");
+        // A superuser's session made the record, so it belongs to the superuser.
+        await s.Migrator(new FdwSettings { ServerName = "admins", ForeignSchema = "admins_schema" }, targetAsSuperuser: true).SetupFdwAsync();
+
+        var setup = await Assert.ThrowsAsync<ConfitureException>(() => s.Migrator().SetupFdwAsync());
+        var cleanup = await Assert.ThrowsAsync<ConfitureException>(() => s.Migrator().CleanupFdwAsync());
+
+        Assert.Equal(ConfitureErrorKind.PermissionDenied, setup.Kind);
+        Assert.Equal(ConfitureErrorKind.PermissionDenied, cleanup.Kind);
+        Assert.Contains("confiture", setup.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_session_whose_connection_the_server_ended_is_claimed_again_by_the_next_setup()
     {
         await using var s = await Scenario.CreateAsync(fixture);
