@@ -15,7 +15,6 @@ internal static class SyncMark
     private const string Table = "confiture.sync_mark";
 
     /// <summary>Serializes creating the mark table between concurrent syncs on one target.</summary>
-    private const long CreationLock = 0x436F6E6653796E63; // "ConfSync"
 
     /// <summary>
     /// How far behind the source's transaction counter a mark may fall and still be compared by
@@ -30,7 +29,7 @@ internal static class SyncMark
     /// <summary>The mark of the last sync of this table from this source table with this mapping, or null (also when it may not be read).</summary>
     public static async Task<long?> ReadAsync(NpgsqlConnection target, MigrationPlan plan, CancellationToken cancellationToken)
     {
-        if (!await ExistsAsync(target, cancellationToken).ConfigureAwait(false))
+        if (await Record.TargetRecord.AccessAsync(target, "sync_mark", "SELECT", cancellationToken).ConfigureAwait(false) != true)
         {
             return null;
         }
@@ -76,23 +75,7 @@ internal static class SyncMark
 
     private static async Task UpsertAsync(NpgsqlConnection target, MigrationPlan plan, long horizon, IOperationObserver observer, CancellationToken cancellationToken)
     {
-        if (!await ExistsAsync(target, cancellationToken).ConfigureAwait(false))
-        {
-            await SqlExecutor.ExecuteAsync(target, SqlStatement.Plain($"SELECT pg_advisory_xact_lock({CreationLock})"), observer, cancellationToken).ConfigureAwait(false);
-            await SqlExecutor.ExecuteAsync(target, SqlStatement.Plain("CREATE SCHEMA IF NOT EXISTS confiture"), observer, cancellationToken).ConfigureAwait(false);
-            await SqlExecutor.ExecuteAsync(target, SqlStatement.Plain(
-                $"""
-                CREATE TABLE IF NOT EXISTS {Table} (
-                    target_schema text NOT NULL,
-                    target_table text NOT NULL,
-                    source_schema text NOT NULL,
-                    source_table text NOT NULL,
-                    columns text NOT NULL,
-                    source_xmin bigint NOT NULL,
-                    synced_at timestamptz NOT NULL DEFAULT now(),
-                    PRIMARY KEY (target_schema, target_table))
-                """), observer, cancellationToken).ConfigureAwait(false);
-        }
+        await Record.TargetRecord.EnsureAsync(target, observer, cancellationToken).ConfigureAwait(false);
 
         await SqlExecutor.ExecuteAsync(target, SqlStatement.Plain(
             $"INSERT INTO {Table} (target_schema, target_table, source_schema, source_table, columns, source_xmin) VALUES ($1, $2, $3, $4, $5, $6) " +
@@ -101,11 +84,6 @@ internal static class SyncMark
             observer, cancellationToken, plan.Request.TargetSchema, plan.TargetTable, plan.SourceSchema, plan.Request.SourceTable, Columns(plan), horizon).ConfigureAwait(false);
     }
 
-    /// <summary>From the catalog: to_regclass fails without USAGE on the schema, where "no mark" is the answer.</summary>
-    private static async Task<bool> ExistsAsync(NpgsqlConnection target, CancellationToken cancellationToken) =>
-        await SqlExecutor.ScalarAsync<bool>(target,
-            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'confiture' AND c.relname = 'sync_mark')",
-            cancellationToken).ConfigureAwait(false);
 
     /// <summary>
     /// The condition, on the source, for the rows written since the mark: age() compares transaction

@@ -85,6 +85,19 @@ internal static class TargetRecord
             backend_pid int NOT NULL DEFAULT pg_backend_pid(),
             PRIMARY KEY (target_schema, target_table, position))
         """,
+        // Where the last -Sync -ChangedSince of each table read the source: the oldest source
+        // transaction its snapshot could not see, so the next sync rereads what committed late.
+        $"""
+        CREATE TABLE IF NOT EXISTS {Schema}.sync_mark (
+            target_schema text NOT NULL,
+            target_table text NOT NULL,
+            source_schema text NOT NULL,
+            source_table text NOT NULL,
+            columns text NOT NULL,
+            source_xmin bigint NOT NULL,
+            synced_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (target_schema, target_table))
+        """,
     ];
 
     /// <summary>Creates whatever of the record is missing, inside the caller's transaction.</summary>
@@ -133,7 +146,7 @@ internal static class TargetRecord
     public static Task<bool> ExistsAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
         SqlExecutor.ScalarAsync<bool>(connection, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", cancellationToken, Schema);
 
-    private static readonly string[] TableNames = ["table_map", "setup", "setup_object", "deferred_definition"];
+    private static readonly string[] TableNames = ["table_map", "setup", "setup_object", "deferred_definition", "sync_mark"];
 
     private static long TableCount => TableNames.Length;
 }
