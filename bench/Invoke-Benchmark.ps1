@@ -270,9 +270,18 @@ function Measure-Pgcopydb($Source, $Target, $Table, [string] $WorkDirectory) {
     $directory = Join-Path $WorkDirectory ('pgcopydb-' + [guid]::NewGuid().ToString('N'))
     $arguments = @('copy', 'table-data', '--source', (Get-PostgresUri $Source), '--target', (Get-PostgresUri $Target),
         '--dir', $directory, '--filters', $filters)
-    $clock = [System.Diagnostics.Stopwatch]::StartNew()
-    $output = Invoke-Checked pgcopydb $arguments -Description 'pgcopydb copy table-data'
-    $seconds = $clock.Elapsed.TotalSeconds
+    # pgcopydb 0.10 copies as text in each server's own DateStyle: with the test servers' different
+    # styles it fails on dates, so both its sessions are given one style, as a DBA would.
+    $saved = $env:PGDATESTYLE, $env:PGTZ
+    $env:PGDATESTYLE, $env:PGTZ = 'ISO, YMD', 'UTC'
+    try {
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        $output = Invoke-Checked pgcopydb $arguments -Description 'pgcopydb copy table-data'
+        $seconds = $clock.Elapsed.TotalSeconds
+    }
+    finally {
+        $env:PGDATESTYLE, $env:PGTZ = $saved
+    }
     # pgcopydb 0.10 logs a failed COPY (a duplicate key, say) as ERROR and still exits 0.
     $errors = @($output | Where-Object { $_ -match '^\S+ \d+ (ERROR|FATAL) ' })
     if ($errors.Count) { throw "pgcopydb copy table-data reported errors (exit code 0):$([Environment]::NewLine)$($errors -join [Environment]::NewLine)" }
@@ -451,7 +460,7 @@ function Write-Results($Machine, $Tables, $AllResults, $Memory, $Verification, [
     $lines.Add('- Before every run the target table is emptied and both servers run CHECKPOINT (not timed). After every run the target''s row count is compared with the source''s, and its primary key must be present and valid; a mismatch stops the benchmark.')
     $lines.Add('- psql binary pipe: `psql -c "COPY t TO STDOUT (FORMAT binary)" | psql -1 -c "TRUNCATE t" -c "COPY t FROM STDIN (FORMAT binary)"`, timed around the whole bash pipeline.')
     $lines.Add("- postgres_fdw by hand: a server without options beyond host/port/dbname (so fetch_size 100), a user mapping, ``IMPORT FOREIGN SCHEMA`` into ``$script:PlainFdwSchema``; timed: ``psql -1 -c ""TRUNCATE t"" -c ""INSERT INTO t SELECT * FROM $script:PlainFdwSchema.t""``.")
-    $lines.Add('- pgcopydb: `pgcopydb copy table-data --source <uri> --target <uri> --dir <fresh dir> --filters <[include-only-table] t>`, default options otherwise; timed around the process. Version 0.10 does not truncate the target itself (the benchmark empties it first), runs `VACUUM ANALYZE` on the table after its COPY as part of `copy table-data` (so that is in its time), and exits 0 even when the COPY fails (it only logs ERROR): the benchmark treats such a log line as a failure, and the row-count check would catch it too.')
+    $lines.Add('- pgcopydb: `pgcopydb copy table-data --source <uri> --target <uri> --dir <fresh dir> --filters <[include-only-table] t>`, default options otherwise; timed around the process. Version 0.10 does not truncate the target itself (the benchmark empties it first), runs `VACUUM ANALYZE` on the table after its COPY as part of `copy table-data` (so that is in its time), and exits 0 even when the COPY fails (it only logs ERROR): the benchmark treats such a log line as a failure, and the row-count check would catch it too. It copies as text in each server''s DateStyle, so it runs with `PGDATESTYLE=''ISO, YMD''` and `PGTZ=UTC` (the test servers use different styles and zones).')
     $lines.Add("- Confiture: ``Invoke-ConfitureTableMigration -Truncate -Force`` (plus the options shown) in a new PowerShell process per run ($((Split-Path -Leaf $script:ChildScript))); Import-Module, Connect-ConfitureDatabase and Enable-ConfitureFdw (default fetch size) are not timed, only the Invoke call (Stopwatch inside the process). *peak MB* is that process's VmHWM (peak resident set, PowerShell itself included), median of the runs.")
     $lines.Add('')
     foreach ($table in $main) { $lines.AddRange([string[]](Format-TableSection $table $AllResults[$table.Name])) }
