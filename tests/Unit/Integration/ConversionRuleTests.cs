@@ -75,16 +75,22 @@ public sealed class ConversionRuleTests(ServerFixture fixture)
             """);
     }
 
+    /// <summary>The pairs migrated into by_fdw with Fdw and into by_copy with Copy, by one session.</summary>
+    private static async Task<Confiture.Core.SchemaToSchemaMigrator> MigratedBothWaysAsync(Scenario s)
+    {
+        await ArrangeAsync(s);
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "pairs", TargetTable = "by_fdw" }, MigrationStrategy.Fdw);
+        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "pairs", TargetTable = "by_copy" }, MigrationStrategy.Copy);
+        return migrator;
+    }
+
     [Fact]
     public async Task Fdw_and_Copy_store_the_same_values_for_every_type_pair_and_the_checksum_agrees_with_both()
     {
         await using var s = await Scenario.CreateAsync(fixture);
-        await ArrangeAsync(s);
-        var migrator = s.Migrator();
-        await migrator.SetupFdwAsync();
-
-        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "pairs", TargetTable = "by_fdw" }, MigrationStrategy.Fdw);
-        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "pairs", TargetTable = "by_copy" }, MigrationStrategy.Copy);
+        var migrator = await MigratedBothWaysAsync(s);
 
         var byFdw = await Db.RowsAsync(s.TargetAdmin, "SELECT t::text FROM by_fdw t ORDER BY id");
         var byCopy = await Db.RowsAsync(s.TargetAdmin, "SELECT t::text FROM by_copy t ORDER BY id");
@@ -101,11 +107,7 @@ public sealed class ConversionRuleTests(ServerFixture fixture)
     public async Task Times_convert_in_the_target_zone_whichever_server_converts()
     {
         await using var s = await Scenario.CreateAsync(fixture);
-        await ArrangeAsync(s);
-        var migrator = s.Migrator();
-        await migrator.SetupFdwAsync();
-        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "pairs", TargetTable = "by_fdw" }, MigrationStrategy.Fdw);
-        await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "pairs", TargetTable = "by_copy" }, MigrationStrategy.Copy);
+        var migrator = await MigratedBothWaysAsync(s);
 
         foreach (var table in new[] { "by_fdw", "by_copy" })
         {
