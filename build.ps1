@@ -6,7 +6,8 @@
     Test   builds, starts two throwaway PostgreSQL servers (unless CONFITURE_TEST_SOURCE and
            CONFITURE_TEST_TARGET name real ones), runs the xunit and Pester suites, stops the
            servers even on failure, and ends with "Tests: N passed, M failed, K skipped".
-           Exits non-zero when anything failed.
+           Exits non-zero when anything failed. -PesterPath and -UnitFilter run only what they
+           name (for working on one part; CI runs everything).
     Demo   runs the whole migration pipeline on a small dataset, on throwaway servers unless
            -SourceConnectionString and -TargetConnectionString name real ones.
     Bench  measures Confiture against psql, postgres_fdw by hand and pgcopydb on throwaway
@@ -31,7 +32,13 @@ param(
 
     # Bench: rows of the narrow table.
     [ValidateRange(1000, 1000000000)]
-    [int] $Rows = 5000000
+    [int] $Rows = 5000000,
+
+    # Test: run only these Pester files (and no xunit test unless -UnitFilter is given too).
+    [string[]] $PesterPath,
+
+    # Test: run only the xunit tests this dotnet test --filter selects (and no Pester file unless -PesterPath is given too).
+    [string] $UnitFilter
 )
 
 $ErrorActionPreference = 'Stop'
@@ -200,21 +207,29 @@ function Invoke-Test {
     try {
         $servers = Start-TestServers
 
-        Write-Host 'xunit: engine tests'
-        & dotnet test (Join-Path $root 'tests/Unit/Confiture.Tests.Unit.csproj') -c $Configuration --no-build --nologo `
-            --logger 'console;verbosity=normal' --logger 'trx;LogFileName=unit.trx' --results-directory $results
-        $unitExit = $LASTEXITCODE
-        $suites['xunit'] = Read-TrxCounts (Join-Path $results 'unit.trx')
-        if ($unitExit -ne 0 -and $suites['xunit'] -and $suites['xunit'].failed -eq 0) {
-            # An aborted or crashed test host leaves counts that look clean.
-            Write-Host "dotnet test exited with ${unitExit}: counted as one failure."
-            $suites['xunit'].failed = 1
+        # A focused run (-PesterPath, -UnitFilter) runs only what it names; the plain Test runs everything.
+        $focused = $PesterPath -or $UnitFilter
+        if (-not $focused -or $UnitFilter) {
+            Write-Host 'xunit: engine tests'
+            $filter = if ($UnitFilter) { @('--filter', $UnitFilter) } else { @() }
+            & dotnet test (Join-Path $root 'tests/Unit/Confiture.Tests.Unit.csproj') -c $Configuration --no-build --nologo @filter `
+                --logger 'console;verbosity=normal' --logger 'trx;LogFileName=unit.trx' --results-directory $results
+            $unitExit = $LASTEXITCODE
+            $suites['xunit'] = Read-TrxCounts (Join-Path $results 'unit.trx')
+            if ($unitExit -ne 0 -and $suites['xunit'] -and $suites['xunit'].failed -eq 0) {
+                # An aborted or crashed test host leaves counts that look clean.
+                Write-Host "dotnet test exited with ${unitExit}: counted as one failure."
+                $suites['xunit'].failed = 1
+            }
         }
 
-        Write-Host 'Pester: the module end to end'
-        $summary = Join-Path $results 'pester.json'
-        & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/Pester/Run.ps1') -PesterModule $pester -SummaryPath $summary
-        $suites['Pester'] = if (Test-Path $summary) { Get-Content -Raw $summary | ConvertFrom-Json } else { $null }
+        if (-not $focused -or $PesterPath) {
+            Write-Host 'Pester: the module end to end'
+            $summary = Join-Path $results 'pester.json'
+            $paths = if ($PesterPath) { @('-PathList', (($PesterPath | ForEach-Object { (Resolve-Path $_).Path }) -join [IO.Path]::PathSeparator)) } else { @() }
+            & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/Pester/Run.ps1') -PesterModule $pester -SummaryPath $summary @paths
+            $suites['Pester'] = if (Test-Path $summary) { Get-Content -Raw $summary | ConvertFrom-Json } else { $null }
+        }
     }
     finally {
         Stop-TestServers $servers

@@ -5,8 +5,12 @@
 param(
     [Parameter(Mandatory)][string] $PesterModule,
     [Parameter(Mandatory)][string] $SummaryPath,
-    [string[]] $Path = @($PSScriptRoot)
+    [string[]] $Path = @($PSScriptRoot),
+    # Several paths in one argument (pwsh -File passes each argument as one string).
+    [string] $PathList
 )
+
+if ($PathList) { $Path = $PathList -split [IO.Path]::PathSeparator }
 
 Import-Module $PesterModule -Force
 if ($env:CI) { $PSStyle.OutputRendering = 'PlainText' }
