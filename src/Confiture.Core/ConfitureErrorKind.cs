@@ -74,4 +74,6 @@ public enum ConfitureErrorKind
     RestoreFailed,
     /// <summary>A name given as a source table is a view, a materialized view, a foreign table or a partition.</summary>
     NotATable,
+    /// <summary>A change needs the user's confirmation and the host cannot ask (non-interactive, or no console input).</summary>
+    ConfirmationRequired,
 }

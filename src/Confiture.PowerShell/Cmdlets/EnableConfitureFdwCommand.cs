@@ -82,7 +82,8 @@ public sealed class EnableConfitureFdwCommand : ConfitureCmdlet
         var plan = Run((observer, token) => migrator.PlanSetupFdwAsync(observer, token));
         var description = $"Set up postgres_fdw on {Target} (server \"{ServerName}\" -> {Source}, foreign schema \"{ForeignSchema}\"):"
             + Environment.NewLine + string.Join(Environment.NewLine, plan.Statements.Select(s => "  " + s.Display + ";"));
-        if (!ShouldProcess(description, $"Set up postgres_fdw on {Target}?", "Enable-ConfitureFdw"))
+        if (!Confirmation.ShouldProcess(this, description, $"Set up postgres_fdw on {Target}?", "Enable-ConfitureFdw", Force,
+            "Add -Confirm:$false to set up without a question, as an unattended run must.", Target))
         {
             return;
         }

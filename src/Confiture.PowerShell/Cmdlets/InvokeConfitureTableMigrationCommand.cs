@@ -81,7 +81,7 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
     [Parameter]
     public SwitchParameter Append { get; set; }
 
-    /// <summary>With -Truncate, does not ask for the confirmation a destructive replace otherwise asks for.</summary>
+    /// <summary>Asks nothing: not the confirmation -Truncate asks for, nor one $ConfirmPreference would ask for (an explicit -Confirm still asks).</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 
@@ -202,7 +202,8 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
             : $"{plan.Order.Sum(g => g.Count)} tables ({string.Join(", ", plan.Order.SelectMany(g => g).Select(t => $"{_pending[0].Request.SourceSchema ?? migration.SourceSchema}.{t}"))})";
         var action = $"{(Truncate ? "Replace all rows with" : Append ? "Append" : "Insert")} the rows of {rows}";
         var description = $"{action} into {what}:" + Environment.NewLine + string.Join(Environment.NewLine, plan.Describe().Select(s => "  " + s + ";"));
-        if (!ShouldProcess(description, $"{action} into {what}?", "Invoke-ConfitureTableMigration") || (Truncate && !ConfirmTruncate(what)))
+        if (!Confirmation.ShouldProcess(this, description, $"{action} into {what}?", "Invoke-ConfitureTableMigration", Force, ConfirmRemedy, what)
+            || (Truncate && !ConfirmTruncate(what)))
         {
             return;
         }
@@ -351,7 +352,8 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
         var how = ChangedSince is null
             ? "within the key ranges whose digests differ from the source's, update changed rows in place, insert new ones and delete those gone from the source"
             : $"update or insert the rows the source wrote since the last recorded sync or whose \"{ChangedSince}\" is at or past the target's newest value, and delete rows gone from the source";
-        if (!ShouldProcess($"Sync {what} with {SourceSchema ?? migration.SourceSchema}.{request.SourceTable}: {how}, in one transaction.", $"Sync {what}?", "Invoke-ConfitureTableMigration -Sync"))
+        if (!Confirmation.ShouldProcess(this, $"Sync {what} with {SourceSchema ?? migration.SourceSchema}.{request.SourceTable}: {how}, in one transaction.", $"Sync {what}?",
+            "Invoke-ConfitureTableMigration -Sync", Force, ConfirmRemedy, what))
         {
             return;
         }
@@ -381,9 +383,12 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
         };
     }
 
+    private const string ConfirmRemedy = "Add -Force (or -Confirm:$false) to go on without a question, as an unattended run must; -WhatIf shows what it would do.";
+
     /// <summary>
     /// -Truncate destroys rows, so it asks as a High-impact change would, on top of the Medium
-    /// ShouldProcess: unless -Force, -Confirm:$false, or $ConfirmPreference set to None.
+    /// ShouldProcess: unless -Force, -Confirm:$false, or $ConfirmPreference set to None. A host
+    /// that cannot ask gets Confiture.ConfirmationRequired, before anything is changed.
     /// </summary>
     private bool ConfirmTruncate(string what)
     {
@@ -394,7 +399,8 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
 
         var preference = GetVariableValue("ConfirmPreference") is ConfirmImpact impact ? impact : ConfirmImpact.High;
         return preference == ConfirmImpact.None
-            || ShouldContinue($"Delete every row of {what} and replace them with the source's?", "Confirm -Truncate");
+            || Confirmation.ShouldContinue(this, $"Delete every row of {what} and replace them with the source's?", "Confirm -Truncate",
+                "Add -Force (or -Confirm:$false) to replace the rows without a question, as an unattended run must.", what);
     }
 
     private void WriteRowProgress(MigrationProgress progress)

@@ -24,6 +24,10 @@ public sealed class RemoveConfitureFdwCommand : ConfitureCmdlet
     [Parameter]
     public SwitchParameter KeepRecord { get; set; }
 
+    /// <summary>Does not ask for confirmation, whatever $ConfirmPreference says (an explicit -Confirm still asks).</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
@@ -35,7 +39,8 @@ public sealed class RemoveConfitureFdwCommand : ConfitureCmdlet
                 ? $"Nothing of server \"{migration.ServerName}\" is left on {migration.Target}."
                 : $"Remove postgres_fdw objects from {migration.Target}:" + Environment.NewLine
                   + string.Join(Environment.NewLine, plan.Statements.Select(s => "  " + s.Display + ";"));
-            if (!ShouldProcess(description, $"Remove server \"{migration.ServerName}\" and its foreign tables from {migration.Target}?", "Remove-ConfitureFdw"))
+            if (!Confirmation.ShouldProcess(this, description, $"Remove server \"{migration.ServerName}\" and its foreign tables from {migration.Target}?", "Remove-ConfitureFdw",
+                Force, "Add -Force (or -Confirm:$false) to clean up without a question, as an unattended run must.", migration))
             {
                 return;
             }
