@@ -362,7 +362,7 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
         WriteObject(ToOutput(result, migration));
     }
 
-    private static ConfitureTableMigrationResult ToOutput(TableMigrationResult result, ConfitureMigration migration)
+    private static PSObject ToOutput(TableMigrationResult result, ConfitureMigration migration)
     {
         var mapping = new OrderedDictionary(StringComparer.Ordinal);
         foreach (var pair in result.Columns)
@@ -380,7 +380,7 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
             RowsDeleted = result.Sync?.RowsDeleted ?? 0,
             RangesCompared = result.Sync?.RangesCompared ?? 0,
             SourceSnapshotAt = result.SourceSnapshotAt,
-        };
+        }.ToPipelineObject();
     }
 
     private const string ConfirmRemedy = "Add -Force (or -Confirm:$false) to go on without a question, as an unattended run must; -WhatIf shows what it would do.";

@@ -1,4 +1,5 @@
 using System.Collections.Specialized;
+using System.Management.Automation;
 
 namespace Confiture.PowerShell.Types;
 
@@ -68,6 +69,21 @@ public sealed class ConfitureTableMigrationResult
 
     /// <summary>The session.</summary>
     public ConfitureMigration Migration { get; }
+
+    /// <summary>The type name that selects the sync view (inserted, updated, deleted, ranges) instead of the load view.</summary>
+    public const string SyncTypeName = "Confiture.PowerShell.Types.ConfitureTableMigrationResult#Sync";
+
+    /// <summary>The object as the pipeline gets it: a sync result carries <see cref="SyncTypeName"/> first, so it shows as a sync.</summary>
+    internal PSObject ToPipelineObject()
+    {
+        var wrapped = PSObject.AsPSObject(this);
+        if (Mode == "Sync" && !wrapped.TypeNames.Contains(SyncTypeName))
+        {
+            wrapped.TypeNames.Insert(0, SyncTypeName);
+        }
+
+        return wrapped;
+    }
 
     /// <inheritdoc />
     public override string ToString() => $"{SourceSchema}.{SourceTable} -> {TargetSchema}.{TargetTable}: {RowsMigrated} rows";

@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Numerics;
+
 namespace Confiture.PowerShell.Types;
 
 /// <summary>Row counts of one table on both sides.</summary>
@@ -48,6 +51,12 @@ public sealed class ConfitureVerification
     /// <summary>The target's digest of every row's mapped values (with -Checksum).</summary>
     public string? TargetChecksum { get; }
 
+    /// <summary>The source's digest in hexadecimal (the same number as <see cref="SourceChecksum"/>, shorter to read); null without -Checksum.</summary>
+    public string? SourceChecksumHex => Hex(SourceChecksum);
+
+    /// <summary>The target's digest in hexadecimal; null without -Checksum.</summary>
+    public string? TargetChecksumHex => Hex(TargetChecksum);
+
     /// <summary>Whether the digests agree; null without -Checksum.</summary>
     public bool? ChecksumMatch => SourceChecksum is null ? null : SourceChecksum == TargetChecksum;
 
@@ -74,6 +83,15 @@ public sealed class ConfitureVerification
 
     /// <summary>The session.</summary>
     public ConfitureMigration Migration { get; }
+
+    /// <summary>
+    /// A digest is a sum of 64-bit row hashes, printed by PostgreSQL as a decimal numeric of up to
+    /// 40 digits; its hexadecimal form (a sign, then no leading zeros) is what the views shorten.
+    /// </summary>
+    internal static string? Hex(string? digest) =>
+        digest is not null && BigInteger.TryParse(digest, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value)
+            ? (value.Sign < 0 ? "-" : "") + BigInteger.Abs(value).ToString("x", CultureInfo.InvariantCulture).TrimStart('0').PadLeft(1, '0')
+            : digest;
 
     /// <inheritdoc />
     public override string ToString() => $"{SourceTable}: {SourceCount} -> {TargetCount} ({(Match ? "match" : "MISMATCH")})";
