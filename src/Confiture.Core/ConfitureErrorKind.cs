@@ -76,4 +76,8 @@ public enum ConfitureErrorKind
     NotATable,
     /// <summary>A change needs the user's confirmation and the host cannot ask (non-interactive, or no console input).</summary>
     ConfirmationRequired,
+    /// <summary>No session of that name is recorded on the target (Get-ConfitureMigration).</summary>
+    SessionNotFound,
+    /// <summary>The source given is not the one the recorded session reads.</summary>
+    SourceMismatch,
 }

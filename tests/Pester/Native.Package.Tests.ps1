@@ -24,10 +24,10 @@ Describe 'The module manifest' {
         $manifest.CompatiblePSEditions | Should -Be @('Core')
     }
 
-    It 'exports exactly the six cmdlets, by name, and nothing else' {
+    It 'exports exactly the cmdlets of the design, by name, and nothing else' {
         $data.CmdletsToExport | Should -Not -Contain '*'
         @($data.CmdletsToExport) | Sort-Object | Should -Be @(
-            'Connect-ConfitureDatabase', 'Enable-ConfitureFdw', 'Get-ConfitureStrategy',
+            'Connect-ConfitureDatabase', 'Enable-ConfitureFdw', 'Get-ConfitureMigration', 'Get-ConfitureStrategy',
             'Invoke-ConfitureTableMigration', 'Remove-ConfitureFdw', 'Test-ConfitureMigration')
         @($data.FunctionsToExport).Count | Should -Be 0
         @($data.AliasesToExport).Count | Should -Be 0
