@@ -18,6 +18,7 @@
         'Test-ConfitureMigration'
         'Remove-ConfitureFdw'
         'Get-ConfitureMigration'
+        'Export-ConfitureReport'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -139,6 +139,20 @@ function Install-PostgresIfMissing {
     Write-Warning 'PostgreSQL server binaries not found; the test fixture will report what to install.'
 }
 
+function Install-ChromiumIfMissing {
+    # The report test renders Export-ConfitureReport's HTML in a real headless browser.
+    if (-not $IsLinux -or (Test-Path '/usr/bin/chromium')) { return }
+    $isRoot = (& id -u) -eq '0'
+    if ($isRoot -and (Get-Command apt-get -ErrorAction SilentlyContinue)) {
+        Write-Host 'Chromium not found: installing Debian''s chromium package for the report test'
+        $env:DEBIAN_FRONTEND = 'noninteractive'
+        Invoke-Native apt-get @('update', '-qq')
+        Invoke-Native apt-get @('install', '-y', '-qq', '--no-install-recommends', 'chromium')
+        return
+    }
+    Write-Warning 'Chromium (/usr/bin/chromium) not found: the report test will fail; install the chromium package.'
+}
+
 function Start-TestServers {
     $host_ = Join-Path $root "tests/Confiture.TestServers/bin/$Configuration/net8.0/Confiture.TestServers.dll"
     $info = [System.Diagnostics.ProcessStartInfo]::new('dotnet')
@@ -191,6 +205,7 @@ function Get-PesterModulePath {
 
 function Invoke-Test {
     Install-PostgresIfMissing
+    if (-not ($PesterPath -or $UnitFilter) -or ($PesterPath -match 'Report')) { Install-ChromiumIfMissing }
     # The package is part of what is tested (imported from the zip in a fresh process).
     Invoke-Package
     Invoke-Native dotnet @('build', (Join-Path $root 'Confiture.sln'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:NoSummary')

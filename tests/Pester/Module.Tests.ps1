@@ -6,7 +6,7 @@ BeforeAll {
 Describe 'The Confiture module' {
     It 'exports exactly the cmdlets of the design' {
         (Get-Command -Module Confiture).Name | Sort-Object | Should -Be @(
-            'Connect-ConfitureDatabase', 'Enable-ConfitureFdw', 'Get-ConfitureMigration', 'Get-ConfitureStrategy',
+            'Connect-ConfitureDatabase', 'Enable-ConfitureFdw', 'Export-ConfitureReport', 'Get-ConfitureMigration', 'Get-ConfitureStrategy',
             'Invoke-ConfitureTableMigration', 'Remove-ConfitureFdw', 'Test-ConfitureMigration')
     }
 

@@ -27,7 +27,7 @@ Describe 'The module manifest' {
     It 'exports exactly the cmdlets of the design, by name, and nothing else' {
         $data.CmdletsToExport | Should -Not -Contain '*'
         @($data.CmdletsToExport) | Sort-Object | Should -Be @(
-            'Connect-ConfitureDatabase', 'Enable-ConfitureFdw', 'Get-ConfitureMigration', 'Get-ConfitureStrategy',
+            'Connect-ConfitureDatabase', 'Enable-ConfitureFdw', 'Export-ConfitureReport', 'Get-ConfitureMigration', 'Get-ConfitureStrategy',
             'Invoke-ConfitureTableMigration', 'Remove-ConfitureFdw', 'Test-ConfitureMigration')
         @($data.FunctionsToExport).Count | Should -Be 0
         @($data.AliasesToExport).Count | Should -Be 0
