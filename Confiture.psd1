@@ -5,7 +5,7 @@
     Author               = 'The Confiture team'
     CompanyName          = 'Confiture'
     Copyright            = '(c) The Confiture team. MIT licence.'
-    Description          = 'Zero-downtime schema-to-schema migrations between two PostgreSQL databases: postgres_fdw setup, FDW or binary COPY per table, verification and cleanup.'
+    Description          = 'Zero-downtime schema-to-schema migrations between two PostgreSQL databases: postgres_fdw setup, FDW or binary COPY per table in key order under one snapshot, row count and checksum verification, a run report, and cleanup. Runs interactively, in scripts and in Azure Automation runbooks.'
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     # Default table views of the objects the cmdlets emit.
@@ -25,8 +25,7 @@
     VariablesToExport    = @()
     PrivateData          = @{
         PSData = @{
-            Tags         = @('PostgreSQL', 'Migration', 'postgres_fdw', 'COPY', 'ZeroDowntime', 'Database', 'Linux', 'Windows', 'PSEdition_Core')
-            LicenseUri   = 'https://opensource.org/licenses/MIT'
+            Tags         = @('PostgreSQL', 'Migration', 'postgres_fdw', 'COPY', 'ZeroDowntime', 'Database', 'Linux', 'Windows', 'PSEdition_Core', 'AzureAutomation', 'Runbook')
             ReleaseNotes = @'
 0.1.0
 - Connect-ConfitureDatabase, Enable-ConfitureFdw, Get-ConfitureStrategy, Invoke-ConfitureTableMigration,
@@ -37,6 +36,12 @@
   and table names; -WhatIf prints the SQL; stable ErrorIds (Confiture.<Reason>) with recommended actions.
 - Npgsql is loaded in a private AssemblyLoadContext: modules that ship another Npgsql work side by side.
 - Runs in Azure Automation (PowerShell 7.4 runtime): import Confiture.zip.
+- Unattended runs: -Force asks nothing; a question a non-interactive host cannot ask is
+  Confiture.ConfirmationRequired, naming -Force and -Confirm:$false.
+- Get-ConfitureMigration: the sessions recorded on a target, continued by a later process.
+- Export-ConfitureReport: a run's results and verifications as self-contained HTML, Markdown or JSON.
+- Table views that read at 80 columns; a view of its own for -Sync results; checksums in hex.
+- MIT licence (LICENSE.txt in the module).
 '@
         }
     }

@@ -13,7 +13,8 @@
     Bench  measures Confiture against psql, postgres_fdw by hand and pgcopydb on throwaway
            servers and writes bench/RESULTS.md (-Rows sets the narrow table's size).
     Cutover measures the write freeze of examples/zero-downtime.ps1 under a steady write load.
-    Package makes out/Confiture.zip, importable by Azure Automation.
+    Package makes out/Confiture.zip, importable by Azure Automation, and out/Confiture.<version>.nupkg
+           (PSResourceGet's package, for a gallery or a folder repository).
 .EXAMPLE
     dotnet tool restore; dotnet pwsh ./build.ps1 Test
 #>
@@ -62,6 +63,7 @@ function Invoke-Build {
     if (Test-Path $moduleDir) { Remove-Item $moduleDir -Recurse -Force }
     $dependencies = New-Item -ItemType Directory -Path (Join-Path $moduleDir 'Dependencies') -Force
     Copy-Item (Join-Path $root 'Confiture.psd1') $moduleDir
+    Copy-Item (Join-Path $root 'LICENSE') (Join-Path $moduleDir 'LICENSE.txt')
     Copy-Item (Join-Path $publish 'Confiture.PowerShell.dll') $moduleDir
     Get-ChildItem $publish -Filter '*.dll' |
         Where-Object Name -NE 'Confiture.PowerShell.dll' |
@@ -88,6 +90,34 @@ function Invoke-Package {
     # Azure Automation wants the module folder, named like the manifest, at the root of the archive.
     Compress-Archive -Path $moduleDir -DestinationPath $zip
     Write-Host "Package ready: $zip"
+    Invoke-NuGetPackage
+}
+
+function Invoke-NuGetPackage {
+    # The .nupkg a gallery takes, made by PSResourceGet (part of PowerShell 7.4+) publishing to a
+    # throwaway folder repository: no network, and on Linux and macOS not even the user's list of
+    # repositories is touched (PSResourceGet keeps it under XDG_DATA_HOME).
+    $manifest = Import-PowerShellDataFile (Join-Path $moduleDir 'Confiture.psd1')
+    $nupkg = Join-Path $out "Confiture.$($manifest.ModuleVersion).nupkg"
+    Get-ChildItem $out -Filter 'Confiture.*.nupkg' | Remove-Item -Force
+    $work = Join-Path ([IO.Path]::GetTempPath()) ('confiture-nupkg-' + [Guid]::NewGuid().ToString('N'))
+    $repository = New-Item -ItemType Directory -Path (Join-Path $work 'repository')
+    $savedData = $env:XDG_DATA_HOME
+    $name = 'ConfiturePackage' + [Guid]::NewGuid().ToString('N').Substring(0, 8)
+    try {
+        # .NET reads XDG_DATA_HOME only when the folder exists (else the store lands in the working directory).
+        if (-not $IsWindows) { $env:XDG_DATA_HOME = (New-Item -ItemType Directory -Path (Join-Path $work 'data')).FullName }
+        Import-Module Microsoft.PowerShell.PSResourceGet -ErrorAction Stop
+        Register-PSResourceRepository -Name $name -Uri $repository.FullName -Trusted
+        Publish-PSResource -Path $moduleDir -Repository $name -SkipDependenciesCheck
+        Copy-Item (Join-Path $repository.FullName (Split-Path $nupkg -Leaf)) $nupkg
+    }
+    finally {
+        Unregister-PSResourceRepository -Name $name -ErrorAction SilentlyContinue
+        $env:XDG_DATA_HOME = $savedData
+        Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue
+    }
+    Write-Host "Package ready: $nupkg"
 }
 
 function Invoke-WithTestServers([scriptblock] $Work) {

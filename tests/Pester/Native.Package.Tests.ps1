@@ -39,10 +39,16 @@ Describe 'The module manifest' {
         Join-Path (Split-Path $manifestPath) 'Confiture.Format.ps1xml' | Should -Exist
     }
 
-    It 'has the gallery metadata: tags, licence link, release notes' {
+    It 'has the gallery metadata: tags, licence file, release notes, and no address the project does not have' {
         $manifest.Tags | Should -Contain 'PostgreSQL'
         $manifest.Tags | Should -Contain 'PSEdition_Core'
-        $manifest.LicenseUri | Should -Not -BeNullOrEmpty
+        $manifest.Tags | Should -Contain 'AzureAutomation'
+        # The licence travels in the module; no licence or project address is invented.
+        Join-Path (Split-Path $manifestPath) 'LICENSE.txt' | Should -FileContentMatch 'MIT License'
+        Get-Content -Raw (Join-Path $root 'LICENSE') | Should -BeExactly (Get-Content -Raw (Join-Path (Split-Path $manifestPath) 'LICENSE.txt'))
+        $manifest.LicenseUri | Should -BeNullOrEmpty
+        $manifest.ProjectUri | Should -BeNullOrEmpty
+        foreach ($cmdlet in $data.CmdletsToExport) { $manifest.ReleaseNotes + $manifest.Description | Should -Match ($cmdlet -replace '-.*$', '') }
         $manifest.ReleaseNotes | Should -Match $manifest.Version.ToString()
         $manifest.Description | Should -Not -BeNullOrEmpty
         $manifest.Author | Should -Not -BeNullOrEmpty
@@ -96,10 +102,86 @@ $connection = Connect-ConfitureDatabase -ConnectionString $env:CONFITURE_TEST_SO
         $child.ExitCode | Should -Be 0 -Because $child.Text
         $result = (($child.Output -split "`r?`n") | Where-Object { $_.StartsWith('<json>') } | Select-Object -Last 1).Substring(6) | ConvertFrom-Json
         $result.Base | Should -Be (Join-Path $unzipped 'Confiture')
-        $result.Commands.Count | Should -Be 6
+        $result.Commands | Should -Be @((Import-PowerShellDataFile -Path $manifestPath).CmdletsToExport | Sort-Object)
         $result.Server | Should -Match '^\d+\.\d+'
         $result.Table | Should -Match 'packaged'
         $result.Synopsis | Should -Match 'one target transaction'
+    }
+}
+
+Describe 'The .nupkg, through a local PSResourceGet repository' -Tag IntegrationTests {
+    BeforeAll {
+        $data = Import-PowerShellDataFile -Path $manifestPath
+        $nupkg = Join-Path $root "out/Confiture.$($data.ModuleVersion).nupkg"
+        $pair = New-TestDatabasePair
+        New-UsersTables -Pair $pair -Rows 120
+        $work = Join-Path ([IO.Path]::GetTempPath()) ('confiture-gallery-' + [Guid]::NewGuid().ToString('N'))
+        # .NET reads XDG_DATA_HOME only when the folder exists.
+        New-Item -ItemType Directory -Path (Join-Path $work 'data') | Out-Null
+        $peer = Get-FdwAddressParameter $pair
+    }
+
+    AfterAll {
+        if ($work) { Remove-Item -LiteralPath $work -Recurse -Force -ErrorAction Ignore }
+        if ($pair) { Remove-TestDatabasePair $pair }
+    }
+
+    It 'is made by build.ps1 Package, with the module and its licence' {
+        $nupkg | Should -Exist
+        $entries = [IO.Compression.ZipFile]::OpenRead($nupkg)
+        try {
+            $names = @($entries.Entries.FullName)
+            foreach ($file in 'Confiture.psd1', 'Confiture.PowerShell.dll', 'Confiture.Format.ps1xml', 'LICENSE.txt', 'Dependencies/Npgsql.dll', 'Confiture.nuspec') {
+                $names | Should -Contain $file
+            }
+        }
+        finally { $entries.Dispose() }
+    }
+
+    It 'publishes to a folder repository, installs from it into a fresh PSModulePath, and runs the quick example' {
+        # A child with its own PSResourceGet settings (XDG_DATA_HOME) and a PSModulePath of only the
+        # folder it installs into and PowerShell's own modules: the module can come from nowhere else.
+        $child = Invoke-ChildPwsh -Script @'
+$ErrorActionPreference = 'Stop'
+$repository = New-Item -ItemType Directory -Path (Join-Path $env:WORK 'repository')
+$installed = New-Item -ItemType Directory -Path (Join-Path $env:WORK 'modules')
+$env:PSModulePath = $installed.FullName + [IO.Path]::PathSeparator + (Join-Path $PSHOME 'Modules')
+Register-PSResourceRepository -Name ConfitureLocal -Uri $repository.FullName -Trusted
+Publish-PSResource -Path $env:MODULE -Repository ConfitureLocal -SkipDependenciesCheck
+$found = Find-PSResource -Name Confiture -Repository ConfitureLocal
+Save-PSResource -Name Confiture -Repository ConfitureLocal -Path $installed.FullName -TrustRepository
+$peer = @{}
+if ($env:PEER_HOST) { $peer.SourceHostForTarget = $env:PEER_HOST }
+if ($env:PEER_PORT) { $peer.SourcePortForTarget = [int]$env:PEER_PORT }
+$printed = & $env:QUICK_START -SourceConnectionString $env:SOURCE_CS -TargetConnectionString $env:TARGET_CS @peer 6>&1 | Out-String
+$module = Get-Module Confiture
+'<json>' + ([ordered]@{
+    Published = @(Get-ChildItem $repository.FullName -Filter *.nupkg).Name
+    Found     = "$($found.Name) $($found.Version)"
+    Base      = $module.ModuleBase
+    Printed   = $printed
+} | ConvertTo-Json -Compress)
+'@ -Environment @{
+            WORK        = $work
+            XDG_DATA_HOME = (Join-Path $work 'data')
+            MODULE      = (Split-Path $manifestPath)
+            QUICK_START = (Join-Path $root 'examples/quick-start.ps1')
+            SOURCE_CS   = $pair.SourceMigrator
+            TARGET_CS   = $pair.TargetMigrator
+            PEER_HOST   = $peer.SourceHostForTarget
+            PEER_PORT   = $peer.SourcePortForTarget
+        } -WorkingDirectory $work -TimeoutSeconds 600
+        $child.ExitCode | Should -Be 0 -Because $child.Text
+        $result = (($child.Output -split "`r?`n") | Where-Object { $_.StartsWith('<json>') } | Select-Object -Last 1).Substring(6) | ConvertFrom-Json
+        $result.Published | Should -Be @("Confiture.$($data.ModuleVersion).nupkg")
+        $result.Found | Should -Be "Confiture $($data.ModuleVersion)"
+        $result.Base | Should -BeLike (Join-Path $work 'modules/Confiture/*')
+        $result.Printed | Should -Match 'RowsMigrated\s*:\s*120'
+        $result.Printed | Should -Match 'Match\s*:\s*True'
+        Get-TestSqlValue -Side Target -Database $pair.Database -Sql 'SELECT count(*) FROM users' | Should -Be '120'
+        Get-TestSqlValue -Side Target -Database $pair.Database -Sql 'SELECT count(*) FROM pg_foreign_server' | Should -Be '0'
+        # The repository was registered in the child's own settings, not the user's.
+        Get-ChildItem -Path (Join-Path $work 'data') -Recurse -Filter 'PSResourceRepository.xml' | Should -FileContentMatch 'ConfitureLocal'
     }
 }
 
