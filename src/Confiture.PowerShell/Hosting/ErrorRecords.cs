@@ -57,6 +57,8 @@ internal static class ErrorRecords
         ConfitureErrorKind.LockTimeout or ConfitureErrorKind.ServerInUse => ErrorCategory.ResourceBusy,
         ConfitureErrorKind.SessionTimeout => ErrorCategory.OperationTimeout,
         ConfitureErrorKind.ServerError => ErrorCategory.NotSpecified,
+        ConfitureErrorKind.SessionNotFound => ErrorCategory.ObjectNotFound,
+        ConfitureErrorKind.SourceMismatch => ErrorCategory.InvalidArgument,
         _ => ErrorCategory.InvalidOperation,
     };
 
@@ -94,6 +96,9 @@ internal static class ErrorRecords
         ConfitureErrorKind.StatementCancelled => "Raise the server's statement_timeout for the migration role, or find who cancelled it.",
         ConfitureErrorKind.SessionTimeout => "Raise the timeout setting named in the message for the migration role, then run again.",
         ConfitureErrorKind.RestoreFailed => "Restore the definitions listed in confiture.deferred_definition by hand, then run again.",
+        ConfitureErrorKind.ConfirmationRequired => "Add -Force (or -Confirm:$false) to go on without a question; -WhatIf shows what it would do.",
+        ConfitureErrorKind.SessionNotFound => "Run Get-ConfitureMigration -Target without -Name to list the sessions recorded.",
+        ConfitureErrorKind.SourceMismatch => "Pass the source the session was set up with (Get-ConfitureMigration -Target lists it).",
         _ => "See the message and the exception's InnerException for the cause.",
     };
 }
