@@ -13,13 +13,18 @@ BeforeAll {
         $arguments.AddRange([string[]]@('-File', (Join-Path $PSScriptRoot 'Unattended.Child.ps1'), '-ModulePath', (Get-ModuleManifestPath),
                 '-Source', $pair.SourceMigrator, '-Target', $pair.TargetMigrator, '-Case', $Case))
         foreach ($entry in (Get-FdwAddressParameter $pair).GetEnumerator()) { $arguments.AddRange([string[]]@("-$($entry.Key)", "$($entry.Value)")) }
-        # sh gives the child /dev/null as its standard input, exactly as cron or a service manager does.
         $quoted = ($arguments | ForEach-Object { "'" + $_.Replace("'", "'\''") + "'" }) -join ' '
-        $stdin = if ($Host_ -eq 'NullInput') { ' < /dev/null' } else { '' }
-        $output = & /bin/sh -c "'$process' $quoted$stdin" 2>&1
-        $line = @($output | ForEach-Object { "$_" } | Where-Object { $_ -like '{*' }) | Select-Object -Last 1
+        $output = if ($Host_ -eq 'NullInput') {
+            # sh gives the child /dev/null as its standard input, exactly as cron or a service manager does.
+            & /bin/sh -c "'$process' $quoted < /dev/null" 2>&1
+        }
+        else {
+            # A terminal (script's pseudo-terminal) on its input: only the -NonInteractive switch says it cannot ask.
+            & script -qec "'$process' $quoted" /dev/null 2>&1
+        }
+        $line = @($output | ForEach-Object { "$_" } | Where-Object { $_ -match '\{.*\}' }) | Select-Object -Last 1
         if (-not $line) { throw "The child printed no result ($LASTEXITCODE): $($output -join [Environment]::NewLine)" }
-        $line | ConvertFrom-Json
+        $line.Substring($line.IndexOf('{'), $line.LastIndexOf('}') - $line.IndexOf('{') + 1) | ConvertFrom-Json
     }
 }
 
@@ -45,6 +50,7 @@ Describe 'A question in a host that cannot ask' -Tag IntegrationTests {
         $result.Action | Should -Match '-Force'
         $result.Action | Should -Match '-Confirm:\$false'
         $result.Message | Should -Match 'cannot ask'
+        $result.Message | Should -Match $(if ($Host_ -eq 'NonInteractive') { 'runs with -NonInteractive' } else { 'input is redirected' })
         $result.Message | Should -Not -Match 'Object reference'
         Get-TestSqlText -Side Target -Database $pair.Database -Sql 'SELECT id, display_name FROM users' | Should -Be '1000|precious'
     }
