@@ -74,4 +74,6 @@ public enum ConfitureErrorKind
     RestoreFailed,
     /// <summary>A name given as a source table is a view, a materialized view, a foreign table or a partition.</summary>
     NotATable,
+    /// <summary>-Resume cannot continue the run: none unfinished for these tables, a live process still runs it, or a table's map or rows differ from its ledger.</summary>
+    ResumeNotPossible,
 }

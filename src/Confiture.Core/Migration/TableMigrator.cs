@@ -95,7 +95,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
                 rows = await CopyAsync(connection, plan, clock, run.Snapshot, cancellationToken).ConfigureAwait(false);
             }
 
-            await FinishAsync(connection, plan, rows, cancellationToken).ConfigureAwait(false);
+            await FinishAsync(connection, plan, rows, cancellationToken, runId: run.RunId).ConfigureAwait(false);
             results.Add(Result(plan, rows, clock.Elapsed));
         }
 
@@ -105,7 +105,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
     }
 
     /// <summary>What follows the rows, in the load's last transaction: indexes back, sequences forward, the map recorded.</summary>
-    internal async Task FinishAsync(NpgsqlConnection connection, MigrationPlan plan, long rows, CancellationToken cancellationToken, Func<Task>? afterRebuild = null)
+    internal async Task FinishAsync(NpgsqlConnection connection, MigrationPlan plan, long rows, CancellationToken cancellationToken, Func<Task>? afterRebuild = null, Guid? runId = null)
     {
         await RebuildDeferredAsync(connection, plan, cancellationToken).ConfigureAwait(false);
         if (afterRebuild is not null)
@@ -116,6 +116,12 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         await MoveSequencesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
         var map = MigratedMap.From(plan, settings.ServerName);
         await TableMapRecord.WriteAsync(connection, map, rows, observer, cancellationToken).ConfigureAwait(false);
+        if (runId is { } id)
+        {
+            // The run's ledger learns of the table in the transaction of its rows: -Resume trusts it.
+            await RunLedger.RecordTableAsync(connection, id, map, rows, observer, cancellationToken).ConfigureAwait(false);
+        }
+
         Migrated?.Invoke(map);
     }
 
