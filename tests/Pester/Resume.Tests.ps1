@@ -28,7 +28,7 @@ Describe 'Invoke-ConfitureTableMigration -ThrottleLimit' -Tag UnitTests {
     }
 
     It 'documents its default in the help' {
-        (Get-Help Invoke-ConfitureTableMigration -Parameter ThrottleLimit).description.Text -join ' ' | Should -Match 'fewer than 4 cores'
+        (Get-Help Invoke-ConfitureTableMigration -Parameter ThrottleLimit).description.Text -join ' ' | Should -Match 'fewer than 4\s+cores'
     }
 }
 
