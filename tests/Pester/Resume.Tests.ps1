@@ -28,7 +28,9 @@ Describe 'Invoke-ConfitureTableMigration -ThrottleLimit' -Tag UnitTests {
     }
 
     It 'documents its default in the help' {
-        (Get-Help Invoke-ConfitureTableMigration -Parameter ThrottleLimit).description.Text -join ' ' | Should -Match 'fewer than 4\s+cores'
+        $help = Get-Help Invoke-ConfitureTableMigration -Parameter ThrottleLimit
+        $help.description.Text -join ' ' | Should -Match 'fewer than 4\s+cores'
+        $help.defaultValue | Should -Be '1 below 4 cores, else half the cores (at most 4)'
     }
 }
 

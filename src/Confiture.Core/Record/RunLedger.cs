@@ -69,9 +69,11 @@ internal static class RunLedger
 
     /// <summary>
     /// Takes over an unfinished run to resume it: its lock (refused while the process that runs it
-    /// lives), and its state back to running with the new snapshot's time.
+    /// lives), its state back to running with the new snapshot's time, and its tables (the earlier
+    /// ones and any that join it now).
     /// </summary>
-    public static async Task TakeOverAsync(NpgsqlConnection connection, RunRecord run, DateTimeOffset? snapshotAt, IOperationObserver observer, CancellationToken cancellationToken)
+    public static async Task TakeOverAsync(
+        NpgsqlConnection connection, RunRecord run, IReadOnlyList<string> tables, DateTimeOffset? snapshotAt, IOperationObserver observer, CancellationToken cancellationToken)
     {
         var taken = await SqlExecutor.ScalarAsync<bool>(connection, "SELECT pg_try_advisory_lock($1)", cancellationToken, LockKey(run.RunId)).ConfigureAwait(false);
         if (!taken)
@@ -82,8 +84,8 @@ internal static class RunLedger
         }
 
         await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(
-            $"UPDATE {TargetRecord.Schema}.run SET state = 'running', resumed_at = now(), resume_snapshot_at = $2, finished_at = NULL WHERE run_id = $1"),
-            observer, cancellationToken, run.RunId, snapshotAt).ConfigureAwait(false);
+            $"UPDATE {TargetRecord.Schema}.run SET state = 'running', resumed_at = now(), resume_snapshot_at = $2, finished_at = NULL, tables = $3::jsonb, table_count = $4 WHERE run_id = $1"),
+            observer, cancellationToken, run.RunId, snapshotAt, JsonSerializer.Serialize(tables), tables.Count).ConfigureAwait(false);
     }
 
     /// <summary>Records one committed table, inside the transaction that wrote its rows.</summary>

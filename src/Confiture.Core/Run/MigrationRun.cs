@@ -154,7 +154,8 @@ public sealed class MigrationRun : IAsyncDisposable
         }
 
         var runs = await RunLedger.ListAsync(connection, serverName, cancellationToken).ConfigureAwait(false);
-        var resumed = runs.FirstOrDefault(r => r.Unfinished && r.Tables.Order(StringComparer.Ordinal).SequenceEqual(tables, StringComparer.Ordinal));
+        // The same tables, or more: a table whose plan failed in the earlier run (a map to fix, say) joins it now.
+        var resumed = runs.FirstOrDefault(r => r.Unfinished && r.Tables.All(t => tables.Contains(t, StringComparer.Ordinal)));
         if (resumed is null)
         {
             var latest = runs.FirstOrDefault(r => r.Unfinished);
@@ -163,10 +164,10 @@ public sealed class MigrationRun : IAsyncDisposable
                 (latest is null ? "." : $"; the latest unfinished one ({latest.RunId}, {latest.State}) is over {string.Join(", ", latest.Tables)}."),
                 serverName, latest is null
                     ? "Run the tables without -Resume."
-                    : "Resume with exactly that run's tables (the same names, map and options), or run these tables without -Resume.");
+                    : "Resume with that run's tables (the same names and map; more tables may join it), or run these tables without -Resume.");
         }
 
-        await RunLedger.TakeOverAsync(connection, resumed, SnapshotTakenAt, observer, cancellationToken).ConfigureAwait(false);
+        await RunLedger.TakeOverAsync(connection, resumed, tables, SnapshotTakenAt, observer, cancellationToken).ConfigureAwait(false);
         RunId = resumed.RunId;
         Resumed = resumed;
         _skipped = await CommittedGroupsAsync(resumed, serverName, cancellationToken).ConfigureAwait(false);

@@ -109,4 +109,42 @@ public sealed class ResumeTests(ServerFixture fixture)
         Assert.Equal(["note"], outcomes.SelectMany(o => o.Results).Where(r => r.Resumed).Select(r => r.SourceTable).ToList());
         Assert.Equal("completed", Assert.Single(await migrator.RunsAsync()).State);
     }
+    [Fact]
+    public async Task Resume_with_Truncate_empties_only_the_tables_still_to_load_and_a_table_whose_plan_failed_before_joins_the_run()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, ParallelRunTests.Schema + ParallelRunTests.Rows + "CREATE TABLE tag (id int PRIMARY KEY, label text); INSERT INTO tag VALUES (1, 'a'), (2, 'b');");
+        await Db.ExecAsync(s.Databases.TargetMigrator, ParallelRunTests.Schema + "ALTER TABLE region ADD CONSTRAINT few CHECK (id < 5); CREATE TABLE tag (id int PRIMARY KEY, name text);");
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+        string[] tables = [.. ParallelRunTests.Tables, "tag"];
+        async Task<(RunPlan Plan, List<RunGroupOutcome> Outcomes)> RunAsync(RunOptions options, MigrationMap? map)
+        {
+            var plan = await migrator.PlanRunAsync(tables.Select(t => new RunTable(new TableMigrationRequest { SourceTable = t, Map = map?.For(t), Truncate = true }, MigrationStrategy.Copy)).ToList());
+            var outcomes = new List<RunGroupOutcome>();
+            await using var run = await migrator.StartRunAsync(plan, options);
+            await run.ExecuteAsync(options.ThrottleLimit, o => { lock (outcomes) { outcomes.Add(o); } });
+            return (plan, outcomes);
+        }
+
+        var (first, _) = await RunAsync(new RunOptions { ThrottleLimit = 2 }, null);
+        Assert.Equal("tag", Assert.Single(first.Failures).Table);
+        var committedAt = await Db.ScalarAsync<DateTime>(s.TargetAdmin, "SELECT committed_at FROM confiture.run_table WHERE target_table = 'note'");
+        await Db.ExecAsync(s.TargetAdmin, "ALTER TABLE region DROP CONSTRAINT few");
+        var map = new MigrationMap(new Dictionary<string, TableMap> { ["tag"] = new() { Rename = new Dictionary<string, string> { ["label"] = "name" } } });
+
+        var (resumed, outcomes) = await RunAsync(new RunOptions { ThrottleLimit = 2, Resume = true }, map);
+
+        Assert.Empty(resumed.Failures);
+        Assert.Contains("TRUNCATE", string.Join(" ", resumed.Describe()), StringComparison.Ordinal);
+        Assert.All(outcomes, o => Assert.Null(o.Error));
+        Assert.Equal(["note"], outcomes.SelectMany(o => o.Results).Where(r => r.Resumed).Select(r => r.SourceTable).ToList());
+        Assert.Equal(committedAt, await Db.ScalarAsync<DateTime>(s.TargetAdmin, "SELECT committed_at FROM confiture.run_table WHERE target_table = 'note'"));
+        Assert.Equal(30L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM note"));
+        Assert.Equal(["1 | a", "2 | b"], await Db.RowsAsync(s.TargetAdmin, "SELECT id, name FROM tag ORDER BY id"));
+        var run = Assert.Single(await migrator.RunsAsync());
+        Assert.Equal("completed", run.State);
+        Assert.Equal(5, run.Tables.Count);
+        Assert.Equal(5, run.Committed.Count);
+    }
 }
