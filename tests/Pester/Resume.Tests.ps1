@@ -85,6 +85,30 @@ INSERT INTO payment (customer_id, staff_id, rental_id, amount, payment_date) SEL
         }
         Get-TestSqlValue -Side Source -Database $pair.Database -Sql "SELECT count(*) FROM customer WHERE first_name = 'Live' AND id > $last" | Should -BeGreaterThan 0 -Because 'rows written after the snapshot are on the source only'
     }
+    It 'shows one progress bar for the run, with a bar per table beneath it' {
+        $state = [initialsessionstate]::CreateDefault2()
+        $state.ImportPSModule([string[]]@(Get-ModuleManifestPath))
+        $shell = [powershell]::Create($state)
+        try {
+            $null = $shell.AddCommand('Invoke-ConfitureTableMigration').AddParameters(@{
+                Migration = $migration; SourceTable = '*'; Map = $mapPath; ThrottleLimit = 2; Truncate = $true; Force = $true; ErrorAction = 'Stop' })
+            $results = @($shell.Invoke())
+            $progress = @($shell.Streams.Progress)
+        }
+        finally {
+            $shell.Dispose()
+        }
+
+        $results.Count | Should -Be 19
+        $run = @($progress | Where-Object Activity -EQ 'Migrating 19 tables')
+        $run.Count | Should -BeGreaterThan 19 -Because 'the run''s bar moves as each table reports and commits'
+        $run | Where-Object { $_.RecordType -eq 'Processing' } | ForEach-Object StatusDescription | Should -Match '^\d+ of 19 tables, [\d,.]+ rows, [\d,.]+ rows/s$'
+        $run[-1].RecordType | Should -Be 'Completed'
+        ($run | Where-Object RecordType -EQ 'Processing')[-1].StatusDescription | Should -BeLike '19 of 19 tables*'
+        $tables = @($progress | Where-Object { $_.ParentActivityId -eq $run[0].ActivityId })
+        @($tables.Activity | Sort-Object -Unique).Count | Should -Be 19 -Because 'each table has its own bar under the run''s'
+        @($tables | Where-Object RecordType -EQ 'Completed').Count | Should -Be 19
+    }
 }
 
 Describe 'A run killed mid-way, then -Resume' -Tag IntegrationTests {
