@@ -154,19 +154,21 @@ public sealed class MigrationRun : IAsyncDisposable
         }
 
         var runs = await RunLedger.ListAsync(connection, serverName, cancellationToken).ConfigureAwait(false);
-        // The same tables, or more: a table whose plan failed in the earlier run (a map to fix, say) joins it now.
-        var resumed = runs.FirstOrDefault(r => r.Unfinished && r.Tables.All(t => tables.Contains(t, StringComparer.Ordinal)));
-        if (resumed is null)
+        // The latest run over these tables (or fewer: a table whose plan failed in it, a map to fix
+        // say, joins it now) is the one to continue, and only if it did not complete: an older
+        // unfinished run that a later one replaced is history, not work left.
+        var latest = runs.FirstOrDefault(r => r.Tables.All(t => tables.Contains(t, StringComparer.Ordinal)));
+        if (latest is not { Unfinished: true })
         {
-            var latest = runs.FirstOrDefault(r => r.Unfinished);
             throw new ConfitureException(ConfitureErrorKind.ResumeNotPossible,
                 $"No unfinished run of session {serverName} over these {tables.Count} tables is recorded on the target" +
-                (latest is null ? "." : $"; the latest unfinished one ({latest.RunId}, {latest.State}) is over {string.Join(", ", latest.Tables)}."),
+                (latest is null ? "." : $": the latest, {latest.RunId}, completed at {latest.FinishedAt:u}."),
                 serverName, latest is null
-                    ? "Run the tables without -Resume."
-                    : "Resume with that run's tables (the same names and map; more tables may join it), or run these tables without -Resume.");
+                    ? "Run the tables without -Resume (the run to resume must have been over these tables, or some of them, in this session)."
+                    : "Nothing is left to resume; run the tables again without -Resume (with -Truncate to replace their rows).");
         }
 
+        var resumed = latest;
         await RunLedger.TakeOverAsync(connection, resumed, tables, SnapshotTakenAt, observer, cancellationToken).ConfigureAwait(false);
         RunId = resumed.RunId;
         Resumed = resumed;

@@ -132,4 +132,35 @@ public sealed class ParallelRunTests(ServerFixture fixture)
         Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM confiture.run"));
         Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM note"));
     }
+    [Fact]
+    public async Task With_DeferIndexes_tables_loading_at_once_rebuild_their_indexes_and_keys_each_in_its_own_transaction()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, Schema + Rows);
+        await Db.ExecAsync(s.Databases.TargetMigrator, Schema + "CREATE INDEX shop_region ON shop (region_id); CREATE INDEX clerk_region ON clerk (region_id);");
+        const string definitions =
+            """
+            SELECT string_agg(d, ' ; ' ORDER BY d) FROM (
+                SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated AS d FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+                UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'public') x
+            """;
+        var before = await Db.ScalarAsync<string>(s.TargetAdmin, definitions);
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+        var plan = await migrator.PlanRunAsync(Tables.Select(t => new RunTable(new TableMigrationRequest { SourceTable = t, DeferIndexes = true }, MigrationStrategy.Copy)).ToList());
+        var observer = new RecordingObserver();
+        var outcomes = new ConcurrentQueue<RunGroupOutcome>();
+
+        await using (var run = await migrator.StartRunAsync(plan, new RunOptions { ThrottleLimit = 2 }))
+        {
+            await run.ExecuteAsync(2, outcomes.Enqueue, observer);
+        }
+
+        Assert.All(outcomes, o => Assert.Null(o.Error));
+        Assert.Contains(observer.Statements, t => t.StartsWith("CREATE UNIQUE INDEX shop_pkey", StringComparison.Ordinal) || t.Contains("ADD CONSTRAINT \"shop_pkey\"", StringComparison.Ordinal));
+        Assert.Equal(before, await Db.ScalarAsync<string>(s.TargetAdmin, definitions));
+        Assert.Equal(
+            await Db.RowsAsync(s.SourceAdmin, "SELECT * FROM clerk ORDER BY id"),
+            await Db.RowsAsync(s.TargetAdmin, "SELECT * FROM clerk ORDER BY id"));
+    }
 }

@@ -55,6 +55,7 @@ public sealed class ResumeTests(ServerFixture fixture)
         var none = await Assert.ThrowsAsync<ConfitureException>(() => ParallelRunTests.RunAsync(migrator, new RunOptions { Resume = true }));
         Assert.Equal(ConfitureErrorKind.ResumeNotPossible, none.Kind);
         Assert.Contains("No unfinished run of session confiture_source_server over these 4 tables", none.Message, StringComparison.Ordinal);
+        Assert.Contains($"the latest, {runId}, completed at", none.Message, StringComparison.Ordinal);
     }
 
     [Fact]
