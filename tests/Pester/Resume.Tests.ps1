@@ -248,6 +248,7 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO $($pair.MigratorUser);
 
         ($results | Where-Object Mode -EQ 'Resumed').SourceTable | Should -Be 'note'
         ($results | Where-Object Mode -EQ 'Resumed').RowsMigrated | Should -Be 30
+        ($results | Where-Object Mode -EQ 'Resumed').RowsInserted | Should -Be 0 -Because 'the run it continues wrote them'
         @($results | Where-Object Mode -EQ 'Migrate').SourceTable | Sort-Object | Should -Be 'region', 'shop'
         $sync = $results | Where-Object Mode -EQ 'Sync'
         $sync.SourceTable | Should -Be 'note'

@@ -412,7 +412,8 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
         {
             Mode = result.Sync is not null ? "Sync" : result.Resumed ? "Resumed" : "Migrate",
             RunId = result.RunId,
-            RowsInserted = result.Sync?.RowsInserted ?? result.RowsMigrated,
+            // A resumed table's rows were written by the run it continues, not by this call.
+            RowsInserted = result.Sync?.RowsInserted ?? (result.Resumed ? 0 : result.RowsMigrated),
             RowsUpdated = result.Sync?.RowsUpdated ?? 0,
             RowsDeleted = result.Sync?.RowsDeleted ?? 0,
             RangesCompared = result.Sync?.RangesCompared ?? 0,
