@@ -295,10 +295,12 @@ public sealed class MigrationRun : IAsyncDisposable
         {
             await Task.WhenAll(groups).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (cancellationToken.IsCancellationRequested)
         {
+            // Stopped by the caller (Ctrl+C): whatever each group's statement said when it was
+            // cancelled, the run was cancelled, and -Resume continues it.
             _cancelled = true;
-            throw;
+            throw ex as OperationCanceledException ?? new OperationCanceledException("The run was cancelled.", ex, cancellationToken);
         }
 
         // One after another with a limit of 1: the plan's order, as a run has always loaded.
@@ -323,14 +325,26 @@ public sealed class MigrationRun : IAsyncDisposable
                 return false;
             }
 
-            await slots.WaitAsync(stopping.Token).ConfigureAwait(false);
+            try
+            {
+                await slots.WaitAsync(stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                _outcomes[group] = false;
+                report(new RunGroupOutcome(group, tables, [], new ConfitureException(ConfitureErrorKind.MigrationFailed,
+                    $"{string.Join(", ", tables)} not migrated: the run stopped when it lost a server, as reported for another table.",
+                    tables[0], "Run the tables again with -Resume once the server can be reached.")));
+                return false;
+            }
+
             try
             {
                 var results = await MigrateGroupAsync(group, observer, stopping.Token).ConfigureAwait(false);
                 report(new RunGroupOutcome(group, tables, results, null));
                 return true;
             }
-            catch (ConfitureException ex) when (ex.Kind != ConfitureErrorKind.Cancelled || !stopping.IsCancellationRequested)
+            catch (ConfitureException ex) when (!cancellationToken.IsCancellationRequested)
             {
                 report(new RunGroupOutcome(group, tables, [], ex));
                 if (ex.Kind is ConfitureErrorKind.ConnectionFailed or ConfitureErrorKind.AuthenticationFailed)

@@ -2,6 +2,7 @@ using Confiture.Core;
 using Confiture.Core.Migration;
 using Confiture.Core.Run;
 using Confiture.Tests.Unit.Infrastructure;
+using Npgsql;
 
 namespace Confiture.Tests.Unit.Integration;
 
@@ -147,5 +148,51 @@ public sealed class ResumeTests(ServerFixture fixture)
         Assert.Equal("completed", run.State);
         Assert.Equal(5, run.Tables.Count);
         Assert.Equal(5, run.Committed.Count);
+    }
+    [Fact]
+    public async Task A_run_cancelled_while_a_table_waits_is_recorded_as_cancelled_and_resume_loads_only_that_table()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, ParallelRunTests.Schema + ParallelRunTests.Rows);
+        await Db.ExecAsync(s.Databases.TargetMigrator, ParallelRunTests.Schema);
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+        var plan = await migrator.PlanRunAsync(ParallelRunTests.Tables.Select(t => new RunTable(new TableMigrationRequest { SourceTable = t }, MigrationStrategy.Copy)).ToList());
+        await using (var locker = new NpgsqlConnection(s.TargetAdmin))
+        {
+            await locker.OpenAsync();
+            await using var hold = await locker.BeginTransactionAsync();
+            await using (var command = new NpgsqlCommand("LOCK TABLE note IN ACCESS EXCLUSIVE MODE", locker))
+            {
+                await command.ExecuteNonQueryAsync();
+            }
+
+            var outcomes = new System.Collections.Concurrent.ConcurrentQueue<RunGroupOutcome>();
+            using var stop = new CancellationTokenSource();
+            await using (var run = await migrator.StartRunAsync(plan, new RunOptions { ThrottleLimit = 2 }))
+            {
+                var running = run.ExecuteAsync(2, outcomes.Enqueue, cancellationToken: stop.Token);
+                var deadline = DateTime.UtcNow.AddSeconds(60);
+                while (outcomes.Count < 3 && DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(50);
+                }
+
+                Assert.Equal(3, outcomes.Count);
+                await stop.CancelAsync();
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
+            }
+
+            Assert.Equal("cancelled", Assert.Single(await migrator.RunsAsync()).State);
+            await hold.RollbackAsync();
+        }
+
+        Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM note"));
+        var (_, resumed, _) = await ParallelRunTests.RunAsync(migrator, new RunOptions { ThrottleLimit = 2, Resume = true });
+        var results = resumed.SelectMany(o => o.Results).ToList();
+        Assert.Equal(["note"], results.Where(r => !r.Resumed).Select(r => r.SourceTable).ToList());
+        Assert.Equal(["clerk", "region", "shop"], results.Where(r => r.Resumed).Select(r => r.SourceTable).Order().ToList());
+        Assert.Equal(30L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM note"));
+        Assert.Equal("completed", Assert.Single(await migrator.RunsAsync()).State);
     }
 }
