@@ -89,6 +89,8 @@ internal sealed record MigrationPlan(
         if (Strategy == MigrationStrategy.Fdw)
         {
             statements.Add(InsertSql(foreignSchema));
+            statements.Add("-- run as one INSERT per range of about 100,000 keys when the source has a single-column integer primary key " +
+                           "(in this transaction and one remote snapshot), reporting progress after each");
         }
         else
         {
