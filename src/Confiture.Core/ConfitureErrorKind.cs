@@ -80,4 +80,6 @@ public enum ConfitureErrorKind
     SessionNotFound,
     /// <summary>The source given is not the one the recorded session reads.</summary>
     SourceMismatch,
+    /// <summary>-Resume cannot continue the run: none unfinished for these tables, a live process still runs it, or a table's map or rows differ from its ledger.</summary>
+    ResumeNotPossible,
 }

@@ -191,10 +191,29 @@ public sealed class SchemaToSchemaMigrator
     }
 
     /// <summary>Starts a planned run: exports the one source snapshot every table will read, and empties the tables together when planned.</summary>
-    public Task<Run.MigrationRun> StartRunAsync(Run.RunPlan plan, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
+    public Task<Run.MigrationRun> StartRunAsync(Run.RunPlan plan, IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
+        StartRunAsync(plan, new Run.RunOptions(), observer, cancellationToken);
+
+    /// <summary>
+    /// Starts a planned run with options: how many groups load at once, and whether it resumes the
+    /// latest unfinished run of this session over the same tables (whose committed tables it checks
+    /// and skips). A run of several tables is recorded in the target's ledger (see <see cref="RunsAsync"/>).
+    /// </summary>
+    public Task<Run.MigrationRun> StartRunAsync(Run.RunPlan plan, Run.RunOptions options, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        return Run.MigrationRun.StartAsync(plan, Source, Target, Migrator, observer ?? NullObserver.Instance, cancellationToken);
+        ArgumentNullException.ThrowIfNull(options);
+        return Run.MigrationRun.StartAsync(plan, Source, Target, Migrator, Settings.ServerName, options, observer ?? NullObserver.Instance, cancellationToken);
+    }
+
+    /// <summary>
+    /// The runs of this session the target's ledger records (every session's with <paramref name="allSessions"/>),
+    /// newest first, each with the tables it committed; a run recorded as running whose process is gone reads as failed.
+    /// </summary>
+    public async Task<IReadOnlyList<Record.RunRecord>> RunsAsync(bool allSessions = false, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await Target.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await Record.RunLedger.ListAsync(connection, allSessions ? null : Settings.ServerName, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The map each target table was migrated with in this session, by target schema and table.</summary>

@@ -248,6 +248,13 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
     /// </summary>
     private async Task ForgetMigrationsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
+        if (await Record.TargetRecord.AccessAsync(connection, "run", "DELETE", cancellationToken).ConfigureAwait(false) == true)
+        {
+            // The session's runs go with it (their tables' rows by the key's ON DELETE CASCADE).
+            await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"DELETE FROM {Record.TargetRecord.Schema}.run WHERE server_name = $1"),
+                observer, cancellationToken, settings.ServerName).ConfigureAwait(false);
+        }
+
         if (await Record.TargetRecord.AccessAsync(connection, "table_map", "SELECT, DELETE", cancellationToken).ConfigureAwait(false) != true)
         {
             return;

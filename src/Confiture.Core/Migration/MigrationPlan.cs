@@ -42,12 +42,13 @@ internal sealed record MigrationPlan(
     public string ImportSql(bool freeze) =>
         $"COPY {QualifiedTarget} ({TargetColumnList}) FROM STDIN (FORMAT {(Binary ? "binary" : "text")}{(freeze && TargetKind == 'r' ? ", FREEZE" : string.Empty)})";
 
-    public string InsertSql(string foreignSchema)
+    public string InsertSql(string foreignSchema, string? where = null)
     {
         // One statement: the target server pulls the rows itself, in one remote REPEATABLE READ snapshot.
         var overriding = Columns.Any(c => c.Target.Identity == 'a') ? " OVERRIDING SYSTEM VALUE" : string.Empty;
         return $"INSERT INTO {QualifiedTarget} ({TargetColumnList}){overriding} " +
-               $"SELECT {string.Join(", ", Columns.Select(c => c.TargetSideExpression))} FROM {SqlText.Qualified(foreignSchema, Request.SourceTable)}";
+               $"SELECT {string.Join(", ", Columns.Select(c => c.TargetSideExpression))} FROM {SqlText.Qualified(foreignSchema, Request.SourceTable)}" +
+               (where is null ? string.Empty : " WHERE " + where);
     }
 
     public SqlStatement EmptyCheck => SqlStatement.Plain($"SELECT EXISTS (SELECT 1 FROM {QualifiedTarget})");
@@ -88,6 +89,8 @@ internal sealed record MigrationPlan(
         if (Strategy == MigrationStrategy.Fdw)
         {
             statements.Add(InsertSql(foreignSchema));
+            statements.Add("-- run as one INSERT per range of about 100,000 keys when the source has a single-column integer primary key " +
+                           "(in this transaction and one remote snapshot), reporting progress after each");
         }
         else
         {

@@ -7,6 +7,9 @@ internal sealed record RunContext(string? Snapshot, IReadOnlyList<ForeignKeyDefi
 {
     /// <summary>A table migrated on its own.</summary>
     public static RunContext Alone { get; } = new(null, []);
+
+    /// <summary>The run's id in the target's ledger: each table's commit records itself there, in the same transaction.</summary>
+    public Guid? RunId { get; init; }
 }
 
 /// <summary>A foreign key as the target defines it, to drop and add back exactly.</summary>

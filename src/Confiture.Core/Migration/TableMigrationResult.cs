@@ -22,6 +22,12 @@ public sealed record TableMigrationResult(
     /// <summary>When the source snapshot the rows were read from was taken, for a table of a run; null for a table alone.</summary>
     public DateTimeOffset? SourceSnapshotAt { get; init; }
 
+    /// <summary>True when -Resume skipped the table: the run it continues had committed it (RowsMigrated is what that run wrote).</summary>
+    public bool Resumed { get; init; }
+
+    /// <summary>The run's id in the target's ledger (confiture.run), for a table of a run of several.</summary>
+    public Guid? RunId { get; init; }
+
     /// <summary>For a sync: what it inserted, updated and deleted; null for a migration.</summary>
     public SyncResult? Sync { get; init; }
 

@@ -87,15 +87,14 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
             if (plan.Strategy == MigrationStrategy.Fdw)
             {
                 await plan.Settings.ApplyAsync(connection, observer, cancellationToken).ConfigureAwait(false);
-                // INSERT counts only the rows it stored (a trigger may skip some): what the target holds.
-                rows = await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(plan.InsertSql(settings.ForeignSchema)), observer, cancellationToken).ConfigureAwait(false);
+                rows = await InsertThroughFdwAsync(connection, plan, clock, cancellationToken).ConfigureAwait(false);
             }
             else
             {
                 rows = await CopyAsync(connection, plan, clock, run.Snapshot, cancellationToken).ConfigureAwait(false);
             }
 
-            await FinishAsync(connection, plan, rows, cancellationToken).ConfigureAwait(false);
+            await FinishAsync(connection, plan, rows, cancellationToken, runId: run.RunId).ConfigureAwait(false);
             results.Add(Result(plan, rows, clock.Elapsed));
         }
 
@@ -104,8 +103,72 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         return results;
     }
 
+    /// <summary>Keys per INSERT of an Fdw load split by key, so its progress is reported as it goes.</summary>
+    private const long FdwChunkKeys = 100_000;
+
+    /// <summary>
+    /// INSERT ... SELECT through the foreign table, in ranges of a single-column integer primary key
+    /// of the source when it has one (open at both ends, so no row falls between them), each reported
+    /// as it completes; all in the caller's transaction, and so in one remote REPEATABLE READ snapshot,
+    /// which postgres_fdw keeps for the whole local transaction. INSERT counts only the rows it
+    /// stored (a trigger may skip some): what the target holds.
+    /// </summary>
+    private async Task<long> InsertThroughFdwAsync(NpgsqlConnection connection, MigrationPlan plan, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        var ranges = await FdwRangesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+        long rows = 0;
+        foreach (var where in ranges)
+        {
+            rows += await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(plan.InsertSql(settings.ForeignSchema, where)), observer, cancellationToken).ConfigureAwait(false);
+            if (ranges.Count > 1)
+            {
+                observer.Progress(new MigrationProgress(plan.Request.SourceTable, rows, plan.Request.ExpectedRows, clock.Elapsed));
+            }
+        }
+
+        return rows;
+    }
+
+    private async Task<IReadOnlyList<string?>> FdwRangesAsync(NpgsqlConnection targetConnection, MigrationPlan plan, CancellationToken cancellationToken)
+    {
+        await using var connection = await source.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var keys = await SqlExecutor.ListAsync(connection,
+            """
+            SELECT a.attname FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary AND i.indnatts = 1
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] AND a.atttypid IN (20, 21, 23)
+            WHERE n.nspname = $1 AND c.relname = $2
+            """,
+            r => r.GetString(0), cancellationToken, plan.SourceSchema, plan.Request.SourceTable).ConfigureAwait(false);
+        if (keys.Count == 0)
+        {
+            return [null];
+        }
+
+        // The foreign table must have the key column to filter on (an excluded source column is still there; a stale import may not be).
+        var foreign = await TableCatalog.FindAsync(targetConnection, settings.ForeignSchema, plan.Request.SourceTable, cancellationToken).ConfigureAwait(false);
+        if (foreign?.Columns.Any(c => c.Name == keys[0]) != true)
+        {
+            return [null];
+        }
+
+        var column = SqlText.Identifier(keys[0]);
+        var range = await SqlExecutor.ListAsync(connection, $"SELECT min({column})::bigint, max({column})::bigint FROM {plan.QualifiedSource}",
+            r => (Min: r.IsDBNull(0) ? (long?)null : r.GetInt64(0), Max: r.IsDBNull(1) ? (long?)null : r.GetInt64(1)), cancellationToken).ConfigureAwait(false);
+        if (range[0] is not { Min: { } low, Max: { } high })
+        {
+            return [null];
+        }
+
+        var count = (int)Int128.Clamp(((Int128)high - low + 1) / FdwChunkKeys, 1, 1000);
+        return ParallelCopy.Split(low, high, count)
+            .Select(p => p.Count == 0 ? null : string.Join(" AND ", p.Select(c => $"{column} {c.Op} {c.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)}")))
+            .ToList();
+    }
+
     /// <summary>What follows the rows, in the load's last transaction: indexes back, sequences forward, the map recorded.</summary>
-    internal async Task FinishAsync(NpgsqlConnection connection, MigrationPlan plan, long rows, CancellationToken cancellationToken, Func<Task>? afterRebuild = null)
+    internal async Task FinishAsync(NpgsqlConnection connection, MigrationPlan plan, long rows, CancellationToken cancellationToken, Func<Task>? afterRebuild = null, Guid? runId = null)
     {
         await RebuildDeferredAsync(connection, plan, cancellationToken).ConfigureAwait(false);
         if (afterRebuild is not null)
@@ -116,6 +179,12 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         await MoveSequencesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
         var map = MigratedMap.From(plan, settings.ServerName);
         await TableMapRecord.WriteAsync(connection, map, rows, observer, cancellationToken).ConfigureAwait(false);
+        if (runId is { } id)
+        {
+            // The run's ledger learns of the table in the transaction of its rows: -Resume trusts it.
+            await RunLedger.RecordTableAsync(connection, id, map, rows, observer, cancellationToken).ConfigureAwait(false);
+        }
+
         Migrated?.Invoke(map);
     }
 

@@ -98,6 +98,40 @@ internal static class TargetRecord
             synced_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (target_schema, target_table))
         """,
+        // The run ledger: one row per run of several tables, written before its first load and
+        // given its end state at the end (a killed run stays 'running'; run_lock is the advisory
+        // lock its process holds while it lives, so a dead one is told from a live one).
+        $"""
+        CREATE TABLE IF NOT EXISTS {Schema}.run (
+            run_id uuid PRIMARY KEY,
+            server_name text NOT NULL,
+            state text NOT NULL CHECK (state IN ('running', 'failed', 'completed', 'cancelled')),
+            table_count int NOT NULL,
+            tables jsonb NOT NULL,
+            snapshot_at timestamptz,
+            source_xmin bigint,
+            run_lock bigint NOT NULL,
+            started_at timestamptz NOT NULL DEFAULT now(),
+            started_by text NOT NULL DEFAULT current_user,
+            resumed_at timestamptz,
+            resume_snapshot_at timestamptz,
+            finished_at timestamptz)
+        """,
+        // Each table a run committed, written in the transaction that committed its rows.
+        $"""
+        CREATE TABLE IF NOT EXISTS {Schema}.run_table (
+            run_id uuid NOT NULL REFERENCES {Schema}.run ON DELETE CASCADE,
+            target_schema text NOT NULL,
+            target_table text NOT NULL,
+            source_schema text NOT NULL,
+            source_table text NOT NULL,
+            map jsonb NOT NULL,
+            map_digest text NOT NULL,
+            strategy text NOT NULL,
+            rows_written bigint NOT NULL,
+            committed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            PRIMARY KEY (run_id, target_schema, target_table))
+        """,
     ];
 
     /// <summary>Creates whatever of the record is missing, inside the caller's transaction.</summary>
@@ -146,7 +180,7 @@ internal static class TargetRecord
     public static Task<bool> ExistsAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
         SqlExecutor.ScalarAsync<bool>(connection, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", cancellationToken, Schema);
 
-    private static readonly string[] TableNames = ["table_map", "setup", "setup_object", "deferred_definition", "sync_mark"];
+    private static readonly string[] TableNames = ["table_map", "setup", "setup_object", "deferred_definition", "sync_mark", "run", "run_table"];
 
     private static long TableCount => TableNames.Length;
 }

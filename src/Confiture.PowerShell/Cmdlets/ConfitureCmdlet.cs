@@ -27,14 +27,17 @@ public abstract class ConfitureCmdlet : PSCmdlet, IDisposable
     }
 
     /// <summary>Runs engine work to completion, writing its messages meanwhile; throws what it throws.</summary>
-    private protected T Run<T>(Func<IOperationObserver, CancellationToken, Task<T>> work, Action<MigrationProgress>? onProgress = null)
+    /// <param name="work">The engine call, given the observer that queues its messages and the stop token.</param>
+    /// <param name="onProgress">Writes a progress report.</param>
+    /// <param name="onMessage">Handles any other message the work posted on the observer (<see cref="PipelineObserver.Post"/>).</param>
+    private protected T Run<T>(Func<IOperationObserver, CancellationToken, Task<T>> work, Action<MigrationProgress>? onProgress = null, Action<object>? onMessage = null)
     {
         var observer = new PipelineObserver();
         var task = Task.Run(() => work(observer, _stopping.Token), _stopping.Token);
         task.ContinueWith(_ => observer.Complete(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         foreach (var message in observer.Messages())
         {
-            Write(message, onProgress);
+            Write(message, onProgress, onMessage);
         }
 
         try
@@ -133,7 +136,7 @@ public abstract class ConfitureCmdlet : PSCmdlet, IDisposable
         WriteError(record);
     }
 
-    private void Write(object? message, Action<MigrationProgress>? onProgress)
+    private void Write(object? message, Action<MigrationProgress>? onProgress, Action<object>? onMessage)
     {
         switch (message)
         {
@@ -145,6 +148,9 @@ public abstract class ConfitureCmdlet : PSCmdlet, IDisposable
                 break;
             case MigrationProgress progress:
                 onProgress?.Invoke(progress);
+                break;
+            case { } other:
+                onMessage?.Invoke(other);
                 break;
         }
     }

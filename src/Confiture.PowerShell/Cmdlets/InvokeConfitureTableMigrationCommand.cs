@@ -112,6 +112,23 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
     [ValidateNotNullOrEmpty]
     public string? ChangedSince { get; set; }
 
+    /// <summary>
+    /// How many tables (or key cycles) of a run load at once, each in its own target transaction and
+    /// connection, all reading the run's one source snapshot; a table starts only after the tables it
+    /// references have committed. Left out: 1 on a machine with fewer than 4 cores, else half the cores, at most 4.
+    /// </summary>
+    [Parameter]
+    [ValidateRange(1, 64)]
+    public int ThrottleLimit { get; set; } = RunOptions.DefaultThrottleLimit;
+
+    /// <summary>
+    /// Continues the latest unfinished run of the session over the same tables (failed, cancelled or
+    /// killed): the tables it committed are checked against its ledger (map and row count) and
+    /// skipped, the rest are migrated. With -Sync, the skipped tables are then brought up to date with the source.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter Resume { get; set; }
+
     private readonly List<Pending> _pending = [];
     private bool _strategyGiven;
     private MigrationMap? _map;
@@ -150,7 +167,7 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
                 }
 
                 var request = Request(migration, table);
-                if (Sync)
+                if (Sync && !Resume)
                 {
                     SyncTable(migration, request, request.EffectiveTargetTable);
                     return;
@@ -209,46 +226,67 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
         }
 
         MigrationRun? run = null;
-        Guard(() => run = Run((observer, token) => migration.Migrator.StartRunAsync(plan, observer, token)), target: _pending[0].Request.SourceTable, terminating: true);
+        var options = new RunOptions { ThrottleLimit = ThrottleLimit, Resume = Resume };
+        Guard(() => run = Run((observer, token) => migration.Migrator.StartRunAsync(plan, options, observer, token)), target: _pending[0].Request.SourceTable, terminating: true);
+        ConfitureException? broken = null;
         try
         {
-            var failed = new HashSet<int>();
-            for (var group = 0; group < plan.GroupCount; group++)
+            var progress = new RunProgress(this, run!, ++_progressId);
+            Guard(() =>
             {
-                var tables = plan.GroupTables(group);
-                var blocked = plan.ParentGroups(group).Where(failed.Contains).SelectMany(plan.GroupTables).ToList();
-                if (blocked.Count > 0)
-                {
-                    failed.Add(group);
-                    WriteError(ErrorRecords.From(new ConfitureException(ConfitureErrorKind.MigrationFailed,
-                        $"{string.Join(", ", tables)} not migrated: {(tables.Count == 1 ? "it references" : "they reference")} {string.Join(", ", blocked)}, which failed in this run.",
-                        tables[0], "Fix the failure of the referenced table and run these tables again."), tables[0]));
-                    continue;
-                }
-
-                var index = group;
-                var done = false;
-                Guard(() =>
-                {
-                    _progressId++;
-                    var results = Run((observer, token) => run!.MigrateGroupAsync(index, observer, token), WriteRowProgress);
-                    CompleteProgress(tables[0]);
-                    foreach (var result in results)
+                Run<bool>(async (observer, token) =>
                     {
-                        WriteObject(ToOutput(result, migration));
-                    }
+                        await run!.ExecuteAsync(ThrottleLimit, outcome => ((PipelineObserver)observer).Post(outcome), observer, token).ConfigureAwait(false);
+                        return true;
+                    },
+                    progress.Update,
+                    message =>
+                    {
+                        if (message is not RunGroupOutcome outcome)
+                        {
+                            return;
+                        }
 
-                    done = true;
-                }, target: tables[0], terminating: false);
-                if (!done)
-                {
-                    failed.Add(group);
-                }
-            }
+                        progress.Done(outcome);
+                        foreach (var result in outcome.Results)
+                        {
+                            WriteObject(ToOutput(result, migration));
+                        }
+
+                        if (outcome.Error is { } error)
+                        {
+                            // A server gone stops the call once the run has reported every group.
+                            if (BreaksSession(error))
+                            {
+                                broken ??= error;
+                            }
+                            else
+                            {
+                                WriteError(ErrorRecords.From(error, error.Target ?? outcome.Tables[0]));
+                            }
+                        }
+                    });
+            }, target: _pending[0].Request.SourceTable, terminating: true);
+            progress.Complete();
         }
         finally
         {
             run?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+
+        if (broken is not null)
+        {
+            ThrowTerminatingError(ErrorRecords.From(broken, broken.Target ?? _pending[0].Request.SourceTable));
+        }
+
+        if (Resume && Sync)
+        {
+            // The tables the earlier run committed were read from an older snapshot: bring them up to date.
+            foreach (var table in run!.SkippedTables)
+            {
+                var pending = _pending.First(p => p.Request.SourceTable == table);
+                Guard(() => SyncTable(migration, pending.Request with { Truncate = false }, pending.Request.EffectiveTargetTable), target: table, terminating: false);
+            }
         }
     }
 
@@ -374,8 +412,10 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
             result.Strategy == MigrationStrategy.Copy ? StrategyChoice.Copy : StrategyChoice.Fdw,
             result.RowsMigrated, result.Elapsed, result.RowsPerSecond, mapping, migration)
         {
-            Mode = result.Sync is null ? "Migrate" : "Sync",
-            RowsInserted = result.Sync?.RowsInserted ?? result.RowsMigrated,
+            Mode = result.Sync is not null ? "Sync" : result.Resumed ? "Resumed" : "Migrate",
+            RunId = result.RunId,
+            // A resumed table's rows were written by the run it continues, not by this call.
+            RowsInserted = result.Sync?.RowsInserted ?? (result.Resumed ? 0 : result.RowsMigrated),
             RowsUpdated = result.Sync?.RowsUpdated ?? 0,
             RowsDeleted = result.Sync?.RowsDeleted ?? 0,
             RangesCompared = result.Sync?.RangesCompared ?? 0,
@@ -403,22 +443,112 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
                 "Add -Force (or -Confirm:$false) to replace the rows without a question, as an unattended run must.", what);
     }
 
-    private void WriteRowProgress(MigrationProgress progress)
+    /// <summary>
+    /// The run's progress bars, on the pipeline thread: one for the run (tables done of all, rows
+    /// moved, rows/s and time left from the expected rows) and a child bar per table loading; a table
+    /// alone gets its own bar only, as it always has.
+    /// </summary>
+    private sealed class RunProgress(InvokeConfitureTableMigrationCommand cmdlet, MigrationRun run, int id)
     {
-        var status = string.Format(CultureInfo.CurrentCulture, "{0:N0} rows, {1:N0} rows/s", progress.RowsDone, progress.RowsPerSecond);
-        var record = new ProgressRecord(_progressId, $"Migrating {progress.Table}", status);
-        if (progress.RowsExpected is > 0 and var expected)
+        private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+        private readonly Dictionary<string, int> _children = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, long> _rows = new(StringComparer.Ordinal);
+        private readonly int _total = run.Plan.Order.Sum(g => g.Count);
+        private int _done;
+
+        private bool Alone => _total == 1;
+
+        /// <summary>The rows a table is expected to hold: as bound (Get-ConfitureStrategy's RowCount), else the source's estimate.</summary>
+        private long? Expected(string table, long? given) =>
+            given ?? cmdlet._pending.FirstOrDefault(p => p.Request.SourceTable == table)?.Request.ExpectedRows
+                  ?? (run.RowEstimates.TryGetValue(table, out var estimate) ? estimate : null);
+
+        public void Update(MigrationProgress progress)
         {
-            record.PercentComplete = (int)Math.Clamp(progress.RowsDone * 100 / expected, 0, 100);
-            if (progress.RowsPerSecond > 0)
+            if (!_children.TryGetValue(progress.Table, out var child))
             {
-                record.SecondsRemaining = (int)Math.Max(0, (expected - progress.RowsDone) / progress.RowsPerSecond);
+                child = Alone ? id : ++cmdlet._progressId;
+                _children[progress.Table] = child;
+            }
+
+            _rows[progress.Table] = progress.RowsDone;
+            var status = string.Format(CultureInfo.CurrentCulture, "{0:N0} rows, {1:N0} rows/s", progress.RowsDone, progress.RowsPerSecond);
+            var record = new ProgressRecord(child, $"Migrating {progress.Table}", status) { ParentActivityId = Alone ? -1 : id };
+            Estimate(record, progress.RowsDone, Expected(progress.Table, progress.RowsExpected), progress.RowsPerSecond);
+            cmdlet.WriteProgress(record);
+            WriteRun();
+        }
+
+        public void Done(RunGroupOutcome outcome)
+        {
+            foreach (var table in outcome.Tables)
+            {
+                if (_children.Remove(table, out var child))
+                {
+                    cmdlet.WriteProgress(new ProgressRecord(child, $"Migrating {table}", "Done") { ParentActivityId = Alone ? -1 : id, RecordType = ProgressRecordType.Completed });
+                }
+
+                _rows.Remove(table);
+            }
+
+            _done += outcome.Tables.Count;
+            _moved += outcome.Results.Where(r => !r.Resumed).Sum(r => r.RowsMigrated);
+            if (outcome.Results.Count > 0 && outcome.Results.All(r => r.Resumed))
+            {
+                _skippedExpected += outcome.Tables.Sum(t => Expected(t, null) ?? 0);
+            }
+
+            WriteRun();
+        }
+
+        public void Complete()
+        {
+            if (!Alone)
+            {
+                cmdlet.WriteProgress(new ProgressRecord(id, Activity, "Done") { RecordType = ProgressRecordType.Completed });
             }
         }
 
-        WriteProgress(record);
-    }
+        private long _moved;
+        private long _skippedExpected;
 
-    private void CompleteProgress(string table) =>
-        WriteProgress(new ProgressRecord(_progressId, $"Migrating {table}", "Done") { RecordType = ProgressRecordType.Completed });
+        private string Activity => $"Migrating {_total} tables";
+
+        private void WriteRun()
+        {
+            if (Alone)
+            {
+                return;
+            }
+
+            var rows = _moved + _rows.Values.Sum();
+            var seconds = _clock.Elapsed.TotalSeconds;
+            var perSecond = seconds > 0 ? rows / seconds : 0;
+            var status = string.Format(CultureInfo.CurrentCulture, "{0} of {1} tables, {2:N0} rows, {3:N0} rows/s", _done, _total, rows, perSecond);
+            var record = new ProgressRecord(id, Activity, status);
+            var expected = run.Plan.Order.SelectMany(g => g).Sum(t => Expected(t, null) ?? 0) - _skippedExpected;
+            if (expected > 0)
+            {
+                Estimate(record, rows, expected, perSecond);
+            }
+            else
+            {
+                record.PercentComplete = _done * 100 / _total;
+            }
+
+            cmdlet.WriteProgress(record);
+        }
+
+        private static void Estimate(ProgressRecord record, long done, long? expected, double perSecond)
+        {
+            if (expected is > 0 and var rows)
+            {
+                record.PercentComplete = (int)Math.Clamp(done * 100 / rows, 0, 100);
+                if (perSecond > 0)
+                {
+                    record.SecondsRemaining = (int)Math.Max(0, (rows - done) / perSecond);
+                }
+            }
+        }
+    }
 }

@@ -92,6 +92,7 @@ internal static class ErrorRecords
         ConfitureErrorKind.ValueDoesNotFit => "Widen the target column or change the value on the source; nothing was written.",
         ConfitureErrorKind.ColumnNotMapped => "Name the column in -Map (Rename, Exclude or Default), or pass -ColumnMapping.",
         ConfitureErrorKind.RunNotPossible => "Change the run as the message says (add the referencing table, or leave the option out).",
+        ConfitureErrorKind.ResumeNotPossible => "Run the tables again without -Resume (with -Truncate to replace what the earlier run committed), or resume with the map it used.",
         ConfitureErrorKind.LockTimeout => "Wait for the session named in the message to finish, or raise -LockTimeout.",
         ConfitureErrorKind.StatementCancelled => "Raise the server's statement_timeout for the migration role, or find who cancelled it.",
         ConfitureErrorKind.SessionTimeout => "Raise the timeout setting named in the message for the migration role, then run again.",

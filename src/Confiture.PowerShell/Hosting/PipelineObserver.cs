@@ -24,7 +24,8 @@ internal sealed class PipelineObserver : IOperationObserver
     /// <summary>Every message, as it arrives, until <see cref="Complete"/>.</summary>
     public IEnumerable<object> Messages() => _messages.GetConsumingEnumerable();
 
-    private void Post(object message)
+    /// <summary>Queues any other message for the pipeline thread (a run's group outcomes, say).</summary>
+    public void Post(object message)
     {
         // A late report after the work finished has no one to read it; it is dropped.
         if (!_messages.IsAddingCompleted)

@@ -49,7 +49,7 @@ public sealed class ConfitureTableMigrationResult
     /// <summary>Source column to target column, as moved (reusable as -ColumnMapping).</summary>
     public OrderedDictionary ColumnMapping { get; }
 
-    /// <summary>Migrate (a load) or Sync (catching up with the source).</summary>
+    /// <summary>Migrate (a load), Sync (catching up with the source), or Resumed (-Resume skipped it: the run it continues had committed it).</summary>
     public string Mode { get; internal init; } = "Migrate";
 
     /// <summary>Rows added to the target.</summary>
@@ -63,6 +63,9 @@ public sealed class ConfitureTableMigrationResult
 
     /// <summary>When the source snapshot this table was read from was taken: the same for every table of a run (null for a table migrated alone).</summary>
     public DateTimeOffset? SourceSnapshotAt { get; internal init; }
+
+    /// <summary>The run's id in the target's ledger (confiture.run), for a table of a run of several; what -Resume continues.</summary>
+    public Guid? RunId { get; internal init; }
 
     /// <summary>Key ranges whose digests were compared (range Sync).</summary>
     public int RangesCompared { get; internal init; }
