@@ -38,6 +38,9 @@ internal sealed record MigrationPlan(
 
     public string ExportSql(string? where = null) => $"COPY ({SourceSelect(where)}) TO STDOUT (FORMAT {(Binary ? "binary" : "text")})";
 
+    /// <summary>Whether the load's COPY writes its rows frozen: Copy into a plain table truncated in the load's own transaction (one part).</summary>
+    public bool LoadsFrozen => Strategy == MigrationStrategy.Copy && Request.Truncate && TargetKind == 'r' && Request.Parallel <= 1;
+
     /// <summary>FREEZE only where PostgreSQL allows it: a plain table emptied in this same transaction.</summary>
     public string ImportSql(bool freeze) =>
         $"COPY {QualifiedTarget} ({TargetColumnList}) FROM STDIN (FORMAT {(Binary ? "binary" : "text")}{(freeze && TargetKind == 'r' ? ", FREEZE" : string.Empty)})";
@@ -96,6 +99,11 @@ internal sealed record MigrationPlan(
         }
 
         statements.AddRange(Deferred?.Rebuilds.Select(d => d.Display) ?? []);
+        if (!Request.SkipAnalyze)
+        {
+            statements.Add(TableStatistics.Analyze(QualifiedTarget).Display + " -- in the load's transaction, after its indexes");
+        }
+
         statements.AddRange(Sequences.Select(s => MoveSequence(s).Display.Replace("$1", SqlText.Literal(s.Sequence), StringComparison.Ordinal)));
         statements.Add($"-- conversions run under the target's settings: {Settings}");
         statements.AddRange(Columns.Where(c => c.Conversion != ConversionKind.None).Select(c => $"-- {c.Pair}: {c.Describe()}"));

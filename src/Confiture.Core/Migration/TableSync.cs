@@ -73,7 +73,7 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
         }
 
         return new TableMigrationResult(plan.SourceSchema, request.SourceTable, request.TargetSchema, plan.TargetTable, MigrationStrategy.Copy,
-            result.RowsChanged, clock.Elapsed, plan.Columns.Select(c => c.Pair).ToList()) { Sync = result };
+            result.RowsChanged, clock.Elapsed, plan.Columns.Select(c => c.Pair).ToList()) { Sync = result, AnalyzeElapsed = result.AnalyzeElapsed };
     }
 
     /// <summary>The recorded map, or null also when this role may not read the record (then the request's own rule applies).</summary>
@@ -122,11 +122,13 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
             await migrator.MoveSequencesAsync(right.Connection, plan, cancellationToken).ConfigureAwait(false);
         }
 
+        var analyzed = await TableStatistics.AfterSyncAsync(right.Connection, plan, counts.Inserted + counts.Updated + counts.Deleted, observer, cancellationToken).ConfigureAwait(false);
+
         // Every row this snapshot sees is now on the target: a later -ChangedSince sync starts here.
         await SyncMark.WriteAsync(right.Connection, plan, await SyncMark.SnapshotHorizonAsync(left.Connection, cancellationToken).ConfigureAwait(false), observer, cancellationToken)
             .ConfigureAwait(false);
         await right.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return new SyncResult(counts.Inserted, counts.Updated, counts.Deleted, finder.RangesCompared);
+        return new SyncResult(counts.Inserted, counts.Updated, counts.Deleted, finder.RangesCompared) { AnalyzeElapsed = analyzed };
     }
 
     private async Task<SyncResult> SyncChangesAsync(MigrationPlan plan, IReadOnlyList<MappedColumn> keys, string changedSince, CancellationToken cancellationToken)
@@ -190,9 +192,10 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
             observer, cancellationToken).ConfigureAwait(false);
 
         await migrator.MoveSequencesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+        var analyzed = await TableStatistics.AfterSyncAsync(connection, plan, counts.Inserted + counts.Updated + counts.Deleted, observer, cancellationToken).ConfigureAwait(false);
         await SyncMark.WriteAsync(connection, plan, horizon, observer, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return new SyncResult(counts.Inserted, counts.Updated, counts.Deleted, 0);
+        return new SyncResult(counts.Inserted, counts.Updated, counts.Deleted, 0) { AnalyzeElapsed = analyzed };
     }
 
     /// <summary>

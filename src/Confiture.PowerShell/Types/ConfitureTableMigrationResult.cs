@@ -63,6 +63,9 @@ public sealed class ConfitureTableMigrationResult
     /// <summary>When the source snapshot this table was read from was taken: the same for every table of a run (null for a table migrated alone).</summary>
     public DateTimeOffset? SourceSnapshotAt { get; internal init; }
 
+    /// <summary>How long the table's ANALYZE took, inside Elapsed (null with -SkipAnalyze, or a sync that changed a tenth of the rows or less).</summary>
+    public TimeSpan? AnalyzeElapsed { get; internal init; }
+
     /// <summary>Key ranges whose digests were compared (range Sync).</summary>
     public int RangesCompared { get; internal init; }
 
