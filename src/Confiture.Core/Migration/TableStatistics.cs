@@ -59,10 +59,7 @@ internal static class TableStatistics
 
         // reltuples is what the last ANALYZE (or VACUUM) saw, per leaf: -1 until the first one.
         var described = await SqlExecutor.ListAsync(connection,
-            """
-            SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::float8, coalesce(bool_or(c.reltuples < 0), true)
-            FROM pg_partition_tree($1) t JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf
-            """,
+            $"SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::float8, coalesce(bool_or(c.reltuples < 0), true) FROM {PartitionTree.Leaves("$1::oid")} l JOIN pg_class c ON c.oid = l.relid",
             r => (Rows: r.GetDouble(0), Never: r.GetBoolean(1)), cancellationToken, plan.TargetOid).ConfigureAwait(false);
         var (rows, never) = described[0];
         if (!never && rowsChanged <= rows * SyncShare)
