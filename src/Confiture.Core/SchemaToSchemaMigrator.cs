@@ -188,6 +188,25 @@ public sealed class SchemaToSchemaMigrator
     }
 
     /// <summary>
+    /// The cutover gate: whether every table the session migrated is verified by checksum since its
+    /// last change on either server, its sequences are ahead, its indexes and constraints valid,
+    /// its statistics present and no deferred definition pending, and the change stream (when the
+    /// session has one) caught up. Reads only, on both servers; repairs nothing.
+    /// </summary>
+    public async Task<Readiness.CutoverReadiness> TestCutoverAsync(Readiness.CutoverRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        try
+        {
+            return await new Readiness.CutoverGate(Source, Target, Settings).TestAsync(request, _maps.Values.ToList(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Npgsql.NpgsqlException ex) when (ex is Npgsql.PostgresException || !cancellationToken.IsCancellationRequested)
+        {
+            throw new ErrorTranslator(Source, Target).Translate(ex, "testing the cutover readiness", Settings.ServerName)!;
+        }
+    }
+
+    /// <summary>
     /// Plans a run over many tables, once, before anything is written: each table's plan, parents
     /// before children by the target's foreign keys (a key cycle loads in one transaction), and,
     /// with Truncate on several tables, one TRUNCATE of them all.

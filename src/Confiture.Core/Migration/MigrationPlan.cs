@@ -64,15 +64,11 @@ internal sealed record MigrationPlan(
     /// </summary>
     public static SqlStatement MoveSequence(SequenceLink link)
     {
-        var (pick, aggregate, comparison) = link.Descending ? ("least", "min", "<=") : ("greatest", "max", ">=");
-        var round = link.Descending ? "floor" : "ceil";
-        var values = string.Join(", ", link.Users.Select(u => u.Numeric
-            ? $"(SELECT {round}({aggregate}({SqlText.Identifier(u.Column)}))::bigint FROM {u.Table})"
-            : $"(SELECT {aggregate}({SqlText.Identifier(u.Column)})::bigint FROM {u.Table})"));
+        var comparison = link.Descending ? "<=" : ">=";
         return SqlStatement.Plain(
-            $"SELECT setval($1::regclass, v.m) FROM (SELECT {pick}({values}) AS m) v, {link.Sequence} s, pg_sequence q " +
+            $"SELECT setval($1::regclass, v.m) FROM (SELECT {SequenceLinks.Extreme(link)} AS m) v, {link.Sequence} s, pg_sequence q " +
             $"WHERE q.seqrelid = $1::regclass AND v.m IS NOT NULL " +
-            $"AND v.m {comparison} CASE WHEN s.is_called THEN s.last_value::numeric + q.seqincrement ELSE s.last_value END");
+            $"AND v.m {comparison} {SequenceLinks.NextValue}");
     }
 
     /// <summary>Every statement the migration runs on either server, in order, for -WhatIf and -Verbose.</summary>
