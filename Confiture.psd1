@@ -17,6 +17,7 @@
         'Invoke-ConfitureTableMigration'
         'Test-ConfitureMigration'
         'Remove-ConfitureFdw'
+        'Test-ConfitureCutover'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

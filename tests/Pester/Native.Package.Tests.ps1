@@ -24,11 +24,11 @@ Describe 'The module manifest' {
         $manifest.CompatiblePSEditions | Should -Be @('Core')
     }
 
-    It 'exports exactly the six cmdlets, by name, and nothing else' {
+    It 'exports exactly the cmdlets of the design, by name, and nothing else' {
         $data.CmdletsToExport | Should -Not -Contain '*'
         @($data.CmdletsToExport) | Sort-Object | Should -Be @(
             'Connect-ConfitureDatabase', 'Enable-ConfitureFdw', 'Get-ConfitureStrategy',
-            'Invoke-ConfitureTableMigration', 'Remove-ConfitureFdw', 'Test-ConfitureMigration')
+            'Invoke-ConfitureTableMigration', 'Remove-ConfitureFdw', 'Test-ConfitureCutover', 'Test-ConfitureMigration')
         @($data.FunctionsToExport).Count | Should -Be 0
         @($data.AliasesToExport).Count | Should -Be 0
         @($data.VariablesToExport).Count | Should -Be 0
@@ -96,7 +96,7 @@ $connection = Connect-ConfitureDatabase -ConnectionString $env:CONFITURE_TEST_SO
         $child.ExitCode | Should -Be 0 -Because $child.Text
         $result = (($child.Output -split "`r?`n") | Where-Object { $_.StartsWith('<json>') } | Select-Object -Last 1).Substring(6) | ConvertFrom-Json
         $result.Base | Should -Be (Join-Path $unzipped 'Confiture')
-        $result.Commands.Count | Should -Be 6
+        $result.Commands.Count | Should -Be 7
         $result.Server | Should -Match '^\d+\.\d+'
         $result.Table | Should -Match 'packaged'
         $result.Synopsis | Should -Match 'one target transaction'
