@@ -142,7 +142,7 @@ internal sealed class CutoverGate(DatabaseEndpoint source, DatabaseEndpoint targ
         var changed = Changed("target", last.Target, targetNow!) ?? Changed("source", last.Source, sourceNow);
         if (changed is not null)
         {
-            return table.Item(ReadinessCheck.Checksum, false, $"{table.QualifiedTarget}: {changed} since {when}.",
+            return table.Item(ReadinessCheck.Checksum, false, $"{When(changed)} since {when}.",
                 "Bring it up to date again (Invoke-ConfitureTableMigration -Sync when the source changed; find out what wrote to the target when it did), then " +
                 $"{verify}, with the writes to the source stopped.");
         }
