@@ -20,7 +20,8 @@ internal static class TableChecks
             $"SELECT c.conrelid::regclass::text, quote_ident(c.conname) FROM pg_constraint c WHERE c.conrelid IN (SELECT relid FROM {tree} t) AND NOT c.convalidated ORDER BY 1, 2",
             r => (Table: r.GetString(0), Name: r.GetString(1)), cancellationToken, oid).ConfigureAwait(false);
         // Statistics are there when pg_stats has rows for the relation (they survive a reset of the
-        // activity counters), or an ANALYZE is on record; an analyzed empty table has no rows to describe.
+        // activity counters), or an ANALYZE is on record; an analyzed empty table has no rows to
+        // describe (reltuples 0; before PostgreSQL 14 that also meant "never analyzed").
         var bare = await SqlExecutor.ListAsync(connection,
             $"""
             SELECT c.oid::regclass::text FROM {tree} t
@@ -28,7 +29,8 @@ internal static class TableChecks
             JOIN pg_namespace n ON n.oid = c.relnamespace
             LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
             WHERE NOT EXISTS (SELECT 1 FROM pg_stats p WHERE p.schemaname = n.nspname AND p.tablename = c.relname)
-              AND s.last_analyze IS NULL AND s.last_autoanalyze IS NULL AND c.reltuples <> 0
+              AND s.last_analyze IS NULL AND s.last_autoanalyze IS NULL
+              AND (c.reltuples <> 0 OR current_setting('server_version_num')::int < 140000)
             ORDER BY 1
             """,
             r => r.GetString(0), cancellationToken, oid).ConfigureAwait(false);
