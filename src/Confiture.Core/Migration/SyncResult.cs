@@ -7,9 +7,6 @@ namespace Confiture.Core.Migration;
 /// <param name="RangesCompared">Key ranges (or buckets) whose digests were compared; 0 when a ChangedSince sync read only the rows written since the last sync.</param>
 public sealed record SyncResult(long RowsInserted, long RowsUpdated, long RowsDeleted, int RangesCompared)
 {
-    /// <summary>How long the ANALYZE that followed took, when the sync changed more than a tenth of the rows; null otherwise.</summary>
-    public TimeSpan? AnalyzeElapsed { get; init; }
-
     /// <summary>Every row written or removed.</summary>
     public long RowsChanged => RowsInserted + RowsUpdated + RowsDeleted;
 }

@@ -59,6 +59,31 @@ public sealed class AnalyzeTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_table_the_role_may_not_analyze_is_loaded_and_said_not_analyzed()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, Source);
+        // Owned by another role, in a database the migration role does not own either: PostgreSQL
+        // would skip its ANALYZE with a mere notice.
+        var role = Confiture.TestServers.TestRoles.MigratorUser;
+        await Db.ExecAsync(s.TargetAdmin,
+            $"ALTER DATABASE \"{s.Databases.TargetDatabase}\" OWNER TO CURRENT_USER; GRANT CREATE, TEMP ON DATABASE \"{s.Databases.TargetDatabase}\" TO {role}; " +
+            Target + $"; GRANT SELECT, INSERT, UPDATE ON items TO {role}");
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+        var observer = new RecordingObserver();
+
+        var result = await migrator.MigrateAsync(new TableMigrationRequest { SourceTable = "items" }, MigrationStrategy.Copy, observer);
+
+        Assert.Equal(3000, result.RowsMigrated);
+        Assert.Null(result.AnalyzeElapsed);
+        var warning = Assert.Single(observer.Warnings);
+        Assert.Contains("\"public\".\"items\" was not analyzed", warning, StringComparison.Ordinal);
+        Assert.Contains("run ANALYZE \"public\".\"items\" as its owner", warning, StringComparison.Ordinal);
+        Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM pg_stats WHERE schemaname = 'public' AND tablename = 'items'"));
+    }
+
+    [Fact]
     public async Task A_frozen_load_leaves_every_page_all_visible_and_the_plan_shows_the_analyze()
     {
         await using var s = await Scenario.CreateAsync(fixture);
