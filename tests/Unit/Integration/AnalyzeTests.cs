@@ -121,8 +121,9 @@ public sealed class AnalyzeTests(ServerFixture fixture)
 
         Assert.Equal(["items | True | 3", "items_high | False | 3", "items_low | False | 3"], await Db.RowsAsync(s.TargetAdmin,
             "SELECT tablename, inherited, count(*) FROM pg_stats WHERE schemaname = 'public' GROUP BY 1, 2 ORDER BY 1"));
-        Assert.Equal(["items_high | True", "items_low | True"], await Db.RowsAsync(s.TargetAdmin,
-            "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname LIKE 'items_%' ORDER BY 1"));
+        // PostgreSQL 15 lists the partitioned table itself in pg_stat_user_tables too, analyzed with its partitions.
+        Assert.Equal(["items | True", "items_high | True", "items_low | True"], await Db.RowsAsync(s.TargetAdmin,
+            "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname LIKE 'items%' ORDER BY 1"));
     }
 
     [Fact]
