@@ -19,6 +19,7 @@
         'Remove-ConfitureFdw'
         'Get-ConfitureMigration'
         'Export-ConfitureReport'
+        'Test-ConfitureCutover'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -323,7 +323,7 @@ function Measure-Confiture($Method, $Table) {
         Table = $Table.Name; Mode = 'Migrate'; Strategy = $Method.Strategy; DeferIndexes = [bool]$Method.DeferIndexes; Parallel = $Method.Parallel
     }
     if ([long]$report.rows -ne $Table.SourceCount) { throw "$($Method.Name) on $($Table.Name) reported $($report.rows) rows migrated; the source holds $($Table.SourceCount)." }
-    [pscustomobject]@{ Seconds = [double]@($report.seconds)[0]; PeakMB = [double]$report.peakMB }
+    [pscustomobject]@{ Seconds = [double]@($report.seconds)[0]; PeakMB = [double]$report.peakMB; AnalyzeSeconds = $report.analyzeSeconds }
 }
 
 function Assert-TargetMatches($Target, $Table, [string] $MethodName) {
@@ -360,7 +360,7 @@ function Measure-Table([object[]] $Methods, $Source, $Target, $Table, [string] $
     <# Every method -Repeat times on one table, round-robin; returns method key -> runs and peaks. #>
     $results = [ordered]@{}
     foreach ($method in $Methods) {
-        $results[$method.Key] = [pscustomobject]@{ Runs = [System.Collections.Generic.List[double]]::new(); Peaks = [System.Collections.Generic.List[double]]::new() }
+        $results[$method.Key] = [pscustomobject]@{ Runs = [System.Collections.Generic.List[double]]::new(); Peaks = [System.Collections.Generic.List[double]]::new(); Analyze = [System.Collections.Generic.List[double]]::new() }
     }
     for ($round = 1; $round -le $Repeat; $round++) {
         $roundClock = [System.Diagnostics.Stopwatch]::StartNew()
@@ -368,6 +368,7 @@ function Measure-Table([object[]] $Methods, $Source, $Target, $Table, [string] $
             $run = Invoke-Method $method $Source $Target $Table $WorkDirectory
             $results[$method.Key].Runs.Add($run.Seconds)
             if ($null -ne $run.PeakMB) { $results[$method.Key].Peaks.Add($run.PeakMB) }
+            if ($null -ne $run.PSObject.Properties['AnalyzeSeconds'] -and $null -ne $run.AnalyzeSeconds) { $results[$method.Key].Analyze.Add([double]$run.AnalyzeSeconds) }
             $peak = if ($null -ne $run.PeakMB) { ", peak $(Format-Number $run.PeakMB 0) MB" } else { '' }
             Write-BenchLog ('{0} run {1}/{2}: {3,-52} {4,7} s {5,11} rows/s{6} (wall {7} s)' -f $Table.Name, $round, $Repeat, $method.Name,
                 (Format-Number $run.Seconds 2), (Format-Number ($Table.Rows / $run.Seconds) 0), $peak, (Format-Number $run.WallSeconds 1))
@@ -420,15 +421,17 @@ function Format-TableSection($Table, $Results) {
     $lines = @(
         "## $($Table.Title): ``$($Table.Name)`` ($(Format-Number $Table.Rows) rows, $($Table.Columns) columns, $(Format-Number $Table.SourceMB 1) MB on the source)"
         ''
-        '| method | median s | runs (s) | rows/s | vs psql pipe | peak MB |'
-        '|---|---:|---|---:|---:|---:|'
+        '| method | median s | runs (s) | rows/s | vs psql pipe | peak MB | of which ANALYZE s |'
+        '|---|---:|---|---:|---:|---:|---:|'
     )
     foreach ($method in $script:Methods) {
         $entry = $Results[$method.Key]
         $median = Get-Median $entry.Runs
         $runs = ($entry.Runs | ForEach-Object { Format-Number $_ 2 }) -join ', '
         $peak = if ($entry.Peaks.Count) { Format-Number (Get-Median $entry.Peaks) 0 } else { '' }
-        $lines += "| $($method.Name) | $(Format-Number $median 2) | $runs | $(Format-Number ($Table.Rows / $median) 0) | $(Format-Number (Get-Ratio $pipe $median) 2) | $peak |"
+        # Confiture analyzes each table inside its load (pgcopydb's VACUUM ANALYZE is inside its time too): its share, median of the runs.
+        $analyze = if ($entry.Analyze.Count) { Format-Number (Get-Median $entry.Analyze) 2 } else { '' }
+        $lines += "| $($method.Name) | $(Format-Number $median 2) | $runs | $(Format-Number ($Table.Rows / $median) 0) | $(Format-Number (Get-Ratio $pipe $median) 2) | $peak | $analyze |"
     }
     $lines += ''
     $lines
@@ -461,7 +464,7 @@ function Write-Results($Machine, $Tables, $AllResults, $Memory, $Verification, [
     $lines.Add('- psql binary pipe: `psql -c "COPY t TO STDOUT (FORMAT binary)" | psql -1 -c "TRUNCATE t" -c "COPY t FROM STDIN (FORMAT binary)"`, timed around the whole bash pipeline.')
     $lines.Add("- postgres_fdw by hand: a server without options beyond host/port/dbname (so fetch_size 100), a user mapping, ``IMPORT FOREIGN SCHEMA`` into ``$script:PlainFdwSchema``; timed: ``psql -1 -c ""TRUNCATE t"" -c ""INSERT INTO t SELECT * FROM $script:PlainFdwSchema.t""``.")
     $lines.Add('- pgcopydb: `pgcopydb copy table-data --source <uri> --target <uri> --dir <fresh dir> --filters <[include-only-table] t>`, default options otherwise; timed around the process. Version 0.10 does not truncate the target itself (the benchmark empties it first), runs `VACUUM ANALYZE` on the table after its COPY as part of `copy table-data` (so that is in its time), and exits 0 even when the COPY fails (it only logs ERROR): the benchmark treats such a log line as a failure, and the row-count check would catch it too. It copies as text in each server''s DateStyle, so it runs with `PGDATESTYLE=''ISO, YMD''` and `PGTZ=UTC` (the test servers use different styles and zones).')
-    $lines.Add("- Confiture: ``Invoke-ConfitureTableMigration -Truncate -Force`` (plus the options shown) in a new PowerShell process per run ($((Split-Path -Leaf $script:ChildScript))); Import-Module, Connect-ConfitureDatabase and Enable-ConfitureFdw (default fetch size) are not timed, only the Invoke call (Stopwatch inside the process). *peak MB* is that process's VmHWM (peak resident set, PowerShell itself included), median of the runs.")
+    $lines.Add("- Confiture: ``Invoke-ConfitureTableMigration -Truncate -Force`` (plus the options shown) in a new PowerShell process per run ($((Split-Path -Leaf $script:ChildScript))); Import-Module, Connect-ConfitureDatabase and Enable-ConfitureFdw (default fetch size) are not timed, only the Invoke call (Stopwatch inside the process). *peak MB* is that process's VmHWM (peak resident set, PowerShell itself included), median of the runs. Each load analyzes its table in its own transaction after the index (as pgcopydb's VACUUM ANALYZE is in its time): *of which ANALYZE s* is that step's part of the median seconds (the result's AnalyzeElapsed, median of the runs).")
     $lines.Add('')
     foreach ($table in $main) { $lines.AddRange([string[]](Format-TableSection $table $AllResults[$table.Name])) }
 

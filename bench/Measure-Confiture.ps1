@@ -13,7 +13,8 @@
       -Mode Checksum Test-ConfitureMigration -Table <Table> -Checksum, -Repeat times
       -Mode Sync     Invoke-ConfitureTableMigration -Sync once, then a checksum must match
 
-    It ends with one line on stdout, "BENCH-RESULT <json>": the seconds, the rows, and the peak
+    It ends with one line on stdout, "BENCH-RESULT <json>": the seconds, the rows, the part of
+    them the table's ANALYZE took (Migrate: the result's AnalyzeElapsed, inside the load), and the peak
     resident memory of this process (VmHWM from /proc/self/status), read after everything else.
     The FDW objects are removed before the line is written; the bench databases stay.
     Connection strings are never printed.
@@ -65,6 +66,7 @@ $setupSeconds = $startup.Elapsed.TotalSeconds
 
 $seconds = [System.Collections.Generic.List[double]]::new()
 $rows = 0L
+$analyzeSeconds = $null
 try {
     if ($Mode -eq 'Migrate') {
         $options = @{ Migration = $migration; SourceTable = $Table; Strategy = $Strategy; Truncate = $true; Force = $true }
@@ -76,6 +78,7 @@ try {
         if (-not $result) { throw "Invoke-ConfitureTableMigration returned nothing for $Table." }
         $seconds.Add($clock.Elapsed.TotalSeconds)
         $rows = [long]$result.RowsMigrated
+        if ($null -ne $result.AnalyzeElapsed) { $analyzeSeconds = $result.AnalyzeElapsed.TotalSeconds }
     }
     elseif ($Mode -eq 'Sync') {
         $clock = [System.Diagnostics.Stopwatch]::StartNew()
@@ -104,7 +107,7 @@ finally {
 }
 
 $report = [ordered]@{
-    seconds = $seconds.ToArray(); rows = $rows; peakMB = Get-PeakResidentMegabytes
+    seconds = $seconds.ToArray(); rows = $rows; analyzeSeconds = $analyzeSeconds; peakMB = Get-PeakResidentMegabytes
     setupSeconds = $setupSeconds; cleanupSeconds = $cleanup.Elapsed.TotalSeconds
 }
 Write-Output ('BENCH-RESULT ' + ($report | ConvertTo-Json -Compress))

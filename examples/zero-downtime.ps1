@@ -10,6 +10,8 @@
     4. Final sync, then Test-ConfitureMigration -Checksum: every value, not only counts. The
        script always ends with this checksum, and switches only when it matches: a sync reads the
        source, so a change made to the target itself meanwhile is seen only by the checksum.
+    Then the cutover gate, Test-ConfitureCutover: the switch goes ahead only when it says Ready
+       (every table verified since its last change, sequences, indexes, constraints, statistics).
     5. Point the application at the target (your part: a config change, a DNS switch...).
     The source keeps its data and stays read-only for the application: to roll back, grant the
     privileges again and point the application back. If anything fails before the switch, this
@@ -116,6 +118,14 @@ try {
     $checks = $migrated | Test-ConfitureMigration -Checksum
     $checks | Format-Table SourceTable, TargetTable, SourceCount, TargetCount, ChecksumMatch, Match | Out-Host
     if ($checks | Where-Object { -not $_.Match }) { throw 'The final checksum differs: not switching.' }
+
+    # --- The cutover gate: one verdict on everything the switch depends on ---------------------
+    $gate = $m | Test-ConfitureCutover -WarningAction SilentlyContinue
+    if (-not $gate.Ready) {
+        throw "The cutover gate failed, not switching: $(($gate.FailedItems | ForEach-Object { "$($_.Check) $($_.Table): $($_.Detail) $($_.WhatToDo)" }) -join ' | ')"
+    }
+    Write-Host "  cutover gate: ready ($($gate.Items.Count) items passed)"
+    # ---------------------------------------------------------------------------------------------
     $freeze.Stop()
 
     Write-Host ("5. Writes were frozen for {0:0.00} s; the target now holds every row. Point the application at the target." -f $freeze.Elapsed.TotalSeconds)

@@ -163,19 +163,46 @@ public sealed class SchemaToSchemaMigrator
     /// Compares a table on both servers: row counts, and when asked a digest of every row's mapped
     /// values and the keys of the rows that differ.
     /// </summary>
-    public async Task<TableVerification> VerifyMigrationAsync(VerificationRequest request, CancellationToken cancellationToken = default)
+    public Task<TableVerification> VerifyMigrationAsync(VerificationRequest request, CancellationToken cancellationToken = default) =>
+        VerifyMigrationAsync(request, null, cancellationToken);
+
+    /// <summary>
+    /// Compares a table on both servers, telling <paramref name="observer"/> what it ran and warns of;
+    /// a checksum comparison is recorded on the target (confiture.verification) for the cutover gate.
+    /// </summary>
+    public async Task<TableVerification> VerifyMigrationAsync(VerificationRequest request, IOperationObserver? observer, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         _maps.TryGetValue((request.TargetSchema, request.EffectiveTargetTable), out var sessionMap);
-        await RepairAsync(null, cancellationToken).ConfigureAwait(false);
+        await RepairAsync(observer, cancellationToken).ConfigureAwait(false);
         try
         {
-            return await TableVerifier.VerifyAsync(Source, Target, Settings.SourceSchema, request, sessionMap, cancellationToken).ConfigureAwait(false);
+            return await TableVerifier.VerifyAsync(Source, Target, Settings.SourceSchema, Settings.ServerName, request, sessionMap,
+                observer ?? NullObserver.Instance, cancellationToken).ConfigureAwait(false);
         }
         catch (Npgsql.NpgsqlException ex) when (ex is Npgsql.PostgresException || !cancellationToken.IsCancellationRequested)
         {
             throw new ErrorTranslator(Source, Target).Translate(ex,
                 $"verifying \"{request.SourceTable}\" against \"{request.EffectiveTargetTable}\"", request.SourceTable)!;
+        }
+    }
+
+    /// <summary>
+    /// The cutover gate: whether every table the session migrated is verified by checksum since its
+    /// last change on either server, its sequences are ahead, its indexes and constraints valid,
+    /// its statistics present and no deferred definition pending, and the change stream (when the
+    /// session has one) caught up. Reads only, on both servers; repairs nothing.
+    /// </summary>
+    public async Task<Readiness.CutoverReadiness> TestCutoverAsync(Readiness.CutoverRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        try
+        {
+            return await new Readiness.CutoverGate(Source, Target, Settings).TestAsync(request, _maps.Values.ToList(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Npgsql.NpgsqlException ex) when (ex is Npgsql.PostgresException || !cancellationToken.IsCancellationRequested)
+        {
+            throw new ErrorTranslator(Source, Target).Translate(ex, "testing the cutover readiness", Settings.ServerName)!;
         }
     }
 

@@ -480,6 +480,7 @@ Describe 'Null and empty strings for every string parameter' -Tag IntegrationTes
             'Invoke-ConfitureTableMigration' = @{ Migration = $migration; SourceTable = 'stays' }
             'Test-ConfitureMigration'        = @{ Migration = $migration; Table = 'stays' }
             'Remove-ConfitureFdw'            = @{ Migration = $migration }
+            'Test-ConfitureCutover'          = @{ Migration = $migration }
         }
         $baseline = Get-DatabaseFingerprint -Pair $pair
     }

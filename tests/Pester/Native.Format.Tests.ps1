@@ -60,7 +60,7 @@ AfterAll {
 Describe 'Confiture.Format.ps1xml' {
     It 'is loaded with the module' {
         (Get-Module Confiture).ExportedFormatFiles | Split-Path -Leaf | Should -Contain 'Confiture.Format.ps1xml'
-        foreach ($type in 'ConfitureConnection', 'ConfitureMigration', 'ConfitureStrategy', 'ConfitureTableMigrationResult', 'ConfitureTableMigrationResult#Sync', 'ConfitureVerification') {
+        foreach ($type in 'ConfitureConnection', 'ConfitureMigration', 'ConfitureStrategy', 'ConfitureTableMigrationResult', 'ConfitureTableMigrationResult#Sync', 'ConfitureVerification', 'ConfitureCutoverReadiness', 'ConfitureReadinessItem') {
             Get-FormatData -TypeName "Confiture.PowerShell.Types.$type" | Should -Not -BeNullOrEmpty -Because "$type needs a view"
         }
     }

@@ -200,6 +200,7 @@ Describe 'Cmdlets without any session' -Tag IntegrationTests {
         @{ Command = 'Invoke-ConfitureTableMigration'; Arguments = @{ Table = 'users' } }
         @{ Command = 'Test-ConfitureMigration'; Arguments = @{ Table = 'users' } }
         @{ Command = 'Remove-ConfitureFdw'; Arguments = @{} }
+        @{ Command = 'Test-ConfitureCutover'; Arguments = @{} }
     ) {
         $failure = Invoke-InNewRunspace -Parameters @{ Command = $Command; Arguments = $Arguments } {
             param($Command, $Arguments)

@@ -58,6 +58,15 @@ Describe 'A whole application database in one run' -Tag IntegrationTests {
         $migration | Test-ConfitureMigration -Checksum -Quiet | Should -BeTrue
     }
 
+    It 'passes the cutover gate once verified: partitions, key cycles and shared legacy sequences included' {
+        $readiness = $migration | Test-ConfitureCutover -WarningAction SilentlyContinue
+
+        $readiness.FailedItems | ForEach-Object { $_.ToString() } | Should -BeNullOrEmpty
+        $readiness.Ready | Should -BeTrue
+        @($readiness.Tables).Count | Should -Be $shopTables.Count
+        @($readiness.Items | Where-Object Check -EQ 'Sequence').Count | Should -BeGreaterThan 0
+    }
+
     It 'converts the renamed and retyped columns as the map says' {
         Get-TestSqlValue -Side Target -Database $pair.Database -Sql "SELECT count(*) FROM rental WHERE returned_at IS NULL" | Should -Be '400'
         Get-TestSqlValue -Side Target -Database $pair.Database -Sql "SELECT synopsis FROM film WHERE id = 7" | Should -Be 'A story of 7 things'

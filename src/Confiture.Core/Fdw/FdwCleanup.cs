@@ -268,6 +268,12 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
                 observer, cancellationToken, settings.ServerName).ConfigureAwait(false);
         }
 
+        if (await Record.TargetRecord.AccessAsync(connection, "verification", "DELETE", cancellationToken).ConfigureAwait(false) == true)
+        {
+            await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"DELETE FROM {Record.TargetRecord.Schema}.verification WHERE server_name = $1"),
+                observer, cancellationToken, settings.ServerName).ConfigureAwait(false);
+        }
+
         await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"DELETE FROM {Record.TargetRecord.Schema}.table_map WHERE server_name = $1"),
             observer, cancellationToken, settings.ServerName).ConfigureAwait(false);
     }

@@ -38,6 +38,9 @@ internal sealed record MigrationPlan(
 
     public string ExportSql(string? where = null) => $"COPY ({SourceSelect(where)}) TO STDOUT (FORMAT {(Binary ? "binary" : "text")})";
 
+    /// <summary>Whether the load's COPY writes its rows frozen: Copy into a plain table truncated in the load's own transaction (one part).</summary>
+    public bool LoadsFrozen => Strategy == MigrationStrategy.Copy && Request.Truncate && TargetKind == 'r' && Request.Parallel <= 1;
+
     /// <summary>FREEZE only where PostgreSQL allows it: a plain table emptied in this same transaction.</summary>
     public string ImportSql(bool freeze) =>
         $"COPY {QualifiedTarget} ({TargetColumnList}) FROM STDIN (FORMAT {(Binary ? "binary" : "text")}{(freeze && TargetKind == 'r' ? ", FREEZE" : string.Empty)})";
@@ -62,15 +65,11 @@ internal sealed record MigrationPlan(
     /// </summary>
     public static SqlStatement MoveSequence(SequenceLink link)
     {
-        var (pick, aggregate, comparison) = link.Descending ? ("least", "min", "<=") : ("greatest", "max", ">=");
-        var round = link.Descending ? "floor" : "ceil";
-        var values = string.Join(", ", link.Users.Select(u => u.Numeric
-            ? $"(SELECT {round}({aggregate}({SqlText.Identifier(u.Column)}))::bigint FROM {u.Table})"
-            : $"(SELECT {aggregate}({SqlText.Identifier(u.Column)})::bigint FROM {u.Table})"));
+        var comparison = link.Descending ? "<=" : ">=";
         return SqlStatement.Plain(
-            $"SELECT setval($1::regclass, v.m) FROM (SELECT {pick}({values}) AS m) v, {link.Sequence} s, pg_sequence q " +
+            $"SELECT setval($1::regclass, v.m) FROM (SELECT {SequenceLinks.Extreme(link)} AS m) v, {link.Sequence} s, pg_sequence q " +
             $"WHERE q.seqrelid = $1::regclass AND v.m IS NOT NULL " +
-            $"AND v.m {comparison} CASE WHEN s.is_called THEN s.last_value::numeric + q.seqincrement ELSE s.last_value END");
+            $"AND v.m {comparison} {SequenceLinks.NextValue}");
     }
 
     /// <summary>Every statement the migration runs on either server, in order, for -WhatIf and -Verbose.</summary>
@@ -99,6 +98,11 @@ internal sealed record MigrationPlan(
         }
 
         statements.AddRange(Deferred?.Rebuilds.Select(d => d.Display) ?? []);
+        if (!Request.SkipAnalyze)
+        {
+            statements.Add(TableStatistics.Analyze(QualifiedTarget).Display + " -- in the load's transaction, after its indexes");
+        }
+
         statements.AddRange(Sequences.Select(s => MoveSequence(s).Display.Replace("$1", SqlText.Literal(s.Sequence), StringComparison.Ordinal)));
         statements.Add($"-- conversions run under the target's settings: {Settings}");
         statements.AddRange(Columns.Where(c => c.Conversion != ConversionKind.None).Select(c => $"-- {c.Pair}: {c.Describe()}"));

@@ -103,6 +103,7 @@ internal sealed class ParallelCopy(TableMigrator migrator, DatabaseEndpoint sour
         await using var targetConnection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var writeTransaction = await targetConnection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var rows = await migrator.CopyPartAsync(sourceConnection, targetConnection, plan, plan.ExportSql(where), plan.ImportSql(freeze: false), report, cancellationToken).ConfigureAwait(false);
+        await TableStatistics.FlushCountersAsync(targetConnection, cancellationToken).ConfigureAwait(false);
         await writeTransaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         Interlocked.Add(ref _committedRows, rows);
     }

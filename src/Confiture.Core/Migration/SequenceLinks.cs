@@ -8,7 +8,20 @@ namespace Confiture.Core.Migration;
 /// <param name="Sequence">The sequence, schema-qualified and quoted.</param>
 /// <param name="Descending">Whether it counts down (a negative increment): then it must end below the smallest value.</param>
 /// <param name="Users">The integer and numeric columns of plain and partitioned tables whose values the sequence must not hand out again.</param>
-internal sealed record SequenceLink(string Sequence, bool Descending, IReadOnlyList<SequenceUser> Users);
+internal sealed record SequenceLink(string Sequence, bool Descending, IReadOnlyList<SequenceUser> Users)
+{
+    /// <summary>For a read-only look (<c>forMove: false</c>): why this role cannot read where the sequence stands; null when it can.</summary>
+    public string? Unreadable { get; init; }
+}
+
+/// <summary>Where a sequence stands.</summary>
+/// <param name="Next">The value nextval would hand out next.</param>
+/// <param name="Extreme">The largest value of every column that uses it (the smallest, for a descending one); null when they hold none or were not read.</param>
+internal sealed record SequenceStanding(decimal Next, decimal? Extreme)
+{
+    /// <summary>Whether nextval hands out no value a column already holds.</summary>
+    public bool AheadOfData(bool descending) => Extreme is not { } extreme || (descending ? Next < extreme : Next > extreme);
+}
 
 /// <summary>A column that takes its values from a sequence.</summary>
 /// <param name="Table">The table, schema-qualified and quoted.</param>
@@ -43,9 +56,10 @@ internal static class SequenceLinks
     /// <param name="sourceTable">The source table, for messages.</param>
     /// <param name="observer">Told of a written column whose values the sequence cannot be moved past (text built from nextval, say).</param>
     /// <param name="cancellationToken">Stops the work.</param>
+    /// <param name="forMove">False for a read-only look (the cutover gate): nothing is refused, a link the role cannot read says why in <see cref="SequenceLink.Unreadable"/>.</param>
     public static async Task<IReadOnlyList<SequenceLink>> FindAsync(
         NpgsqlConnection connection, DatabaseEndpoint target, uint table, IReadOnlyList<string> columns, string sourceTable,
-        IOperationObserver observer, CancellationToken cancellationToken)
+        IOperationObserver observer, CancellationToken cancellationToken, bool forMove = true)
     {
         if (columns.Count == 0)
         {
@@ -122,6 +136,17 @@ internal static class SequenceLinks
             }
 
             var first = group.First();
+            if (!forMove)
+            {
+                var hidden = group.Where(r => !r.MayRead).Select(r => $"{SqlText.Qualified(r.TableSchema, r.TableName)}.{SqlText.Identifier(r.Column)}").ToList();
+                links.Add(new SequenceLink(sequence, first.Descending,
+                    group.Select(r => new SequenceUser(SqlText.Qualified(r.TableSchema, r.TableName), r.Column, r.Kind == 'n')).ToList())
+                {
+                    Unreadable = hidden.Count > 0 ? $"role \"{target.Username}\" may not read {string.Join(", ", hidden)}, which draw(s) from it" : null,
+                });
+                continue;
+            }
+
             if (!first.MayMove)
             {
                 throw new ConfitureException(ConfitureErrorKind.PermissionDenied,
@@ -154,6 +179,38 @@ internal static class SequenceLinks
     /// other. Its own load moves the sequence past its values when it finishes, and a sequence only
     /// ever moves forward, so the sequence still ends past both.
     /// </summary>
+    /// <summary>The value nextval hands out next, over <c>{sequence} s, pg_sequence q</c>.</summary>
+    internal const string NextValue = "CASE WHEN s.is_called THEN s.last_value::numeric + q.seqincrement ELSE s.last_value END";
+
+    /// <summary>The largest value of every column that uses the sequence (the smallest, for a descending one), as one expression.</summary>
+    internal static string Extreme(SequenceLink link)
+    {
+        var (pick, aggregate) = link.Descending ? ("least", "min") : ("greatest", "max");
+        var round = link.Descending ? "floor" : "ceil";
+        var values = string.Join(", ", link.Users.Select(u => u.Numeric
+            ? $"(SELECT {round}({aggregate}({SqlText.Identifier(u.Column)}))::bigint FROM {u.Table})"
+            : $"(SELECT {aggregate}({SqlText.Identifier(u.Column)})::bigint FROM {u.Table})"));
+        return $"{pick}({values})";
+    }
+
+    /// <summary>
+    /// Where the sequence stands, read only; null when this role may not read it. With
+    /// <paramref name="withData"/> also the extreme of its columns' values (the caller made sure they are readable).
+    /// </summary>
+    public static async Task<SequenceStanding?> StandingAsync(NpgsqlConnection connection, SequenceLink link, bool withData, CancellationToken cancellationToken)
+    {
+        // Checked first: a sequence the role may not read fails the whole statement, not one value.
+        if (!await SqlExecutor.ScalarAsync<bool>(connection, "SELECT has_sequence_privilege($1::regclass, 'SELECT')", cancellationToken, link.Sequence).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        var rows = await SqlExecutor.ListAsync(connection,
+            $"SELECT {NextValue}, {(withData ? Extreme(link) : "NULL::bigint")}::numeric FROM {link.Sequence} s, pg_sequence q WHERE q.seqrelid = $1::regclass",
+            r => new SequenceStanding(r.GetDecimal(0), r.IsDBNull(1) ? null : r.GetDecimal(1)), cancellationToken, link.Sequence).ConfigureAwait(false);
+        return rows[0];
+    }
+
     public static async Task MoveAsync(NpgsqlConnection connection, string ownTable, SequenceLink link, IOperationObserver observer, CancellationToken cancellationToken)
     {
         var others = link.Users.Select(u => u.Table).Where(t => t != ownTable).Distinct(StringComparer.Ordinal).ToArray();

@@ -51,6 +51,12 @@ public sealed record TableMigrationRequest
     /// </summary>
     public TimeSpan? LockTimeout { get; init; }
 
+    /// <summary>
+    /// Leaves the loaded table without fresh planner statistics (no ANALYZE in the load's transaction,
+    /// nor after a sync that changed a large share of it): autovacuum analyzes it when it gets to it.
+    /// </summary>
+    public bool SkipAnalyze { get; init; }
+
     /// <summary>The expected row count, for progress; null when unknown.</summary>
     public long? ExpectedRows { get; init; }
 

@@ -31,6 +31,9 @@ public sealed record TableMigrationResult(
     /// <summary>For a sync: what it inserted, updated and deleted; null for a migration.</summary>
     public SyncResult? Sync { get; init; }
 
+    /// <summary>How long the ANALYZE of the table took (part of <see cref="Elapsed"/>); null when none ran.</summary>
+    public TimeSpan? AnalyzeElapsed { get; init; }
+
     /// <summary>Rows per second over the whole call.</summary>
     public double RowsPerSecond => Elapsed.TotalSeconds > 0 ? RowsMigrated / Elapsed.TotalSeconds : 0;
 }

@@ -67,9 +67,12 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         }
     }
 
-    private static TableMigrationResult Result(MigrationPlan plan, long rows, TimeSpan elapsed) =>
+    private TableMigrationResult Result(MigrationPlan plan, long rows, TimeSpan elapsed) =>
         new(plan.SourceSchema, plan.Request.SourceTable, plan.Request.TargetSchema, plan.TargetTable, plan.Strategy, rows, elapsed,
-            plan.Columns.Select(c => c.Pair).ToList());
+            plan.Columns.Select(c => c.Pair).ToList()) { AnalyzeElapsed = _analyzed.TryRemove(plan, out var analyzed) ? analyzed : null };
+
+    /// <summary>How long each finished plan's ANALYZE took, until its result is made.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<MigrationPlan, TimeSpan> _analyzed = new(ReferenceEqualityComparer.Instance);
 
     private async Task<IReadOnlyList<TableMigrationResult>> MigrateInOneTransactionAsync(
         NpgsqlConnection connection, IReadOnlyList<MigrationPlan> plans, RunContext run, Action<MigrationPlan> working, CancellationToken cancellationToken)
@@ -167,13 +170,18 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
             .ToList();
     }
 
-    /// <summary>What follows the rows, in the load's last transaction: indexes back, sequences forward, the map recorded.</summary>
+    /// <summary>What follows the rows, in the load's last transaction: indexes back, statistics made, sequences forward, the map recorded.</summary>
     internal async Task FinishAsync(NpgsqlConnection connection, MigrationPlan plan, long rows, CancellationToken cancellationToken, Func<Task>? afterRebuild = null, Guid? runId = null)
     {
         await RebuildDeferredAsync(connection, plan, cancellationToken).ConfigureAwait(false);
         if (afterRebuild is not null)
         {
             await afterRebuild().ConfigureAwait(false);
+        }
+
+        if (await TableStatistics.AfterLoadAsync(connection, plan, plan.LoadsFrozen, observer, cancellationToken).ConfigureAwait(false) is { } analyzed)
+        {
+            _analyzed[plan] = analyzed;
         }
 
         await MoveSequencesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
@@ -381,7 +389,7 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
     {
         await using var sourceConnection = await source.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var snapshot = await ReadSnapshot.BeginAsync(sourceConnection, observer, cancellationToken, runSnapshot).ConfigureAwait(false);
-        return await CopyPartAsync(sourceConnection, targetConnection, plan, plan.ExportSql(), plan.ImportSql(freeze: plan.Request.Truncate),
+        return await CopyPartAsync(sourceConnection, targetConnection, plan, plan.ExportSql(), plan.ImportSql(freeze: plan.LoadsFrozen),
             done => observer.Progress(new MigrationProgress(plan.Request.SourceTable, done, plan.Request.ExpectedRows, clock.Elapsed)),
             cancellationToken).ConfigureAwait(false);
     }

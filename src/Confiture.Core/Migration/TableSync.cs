@@ -53,6 +53,7 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
 
         keys = await TableVerifier.KeyColumnsAsync(target, plan.TargetOid, plan.Columns, request.SourceTable, plan.TargetTable, cancellationToken).ConfigureAwait(false);
         SyncResult result;
+        TimeSpan? analyzed;
         try
         {
             // One run per target table: the guard's own transaction holds the run lock until the
@@ -62,7 +63,7 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
             await using var guard = await guardConnection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await TableLock.AcquireAsync(guardConnection, target, plan.TargetOid, plan.QualifiedTarget, runLock: true, tableMode: null,
                 request.LockTimeout, observer, cancellationToken).ConfigureAwait(false);
-            result = changedSince is null
+            (result, analyzed) = changedSince is null
                 ? await SyncRangesAsync(plan, keys, cancellationToken).ConfigureAwait(false)
                 : await SyncChangesAsync(plan, keys, changedSince, cancellationToken).ConfigureAwait(false);
         }
@@ -73,7 +74,7 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
         }
 
         return new TableMigrationResult(plan.SourceSchema, request.SourceTable, request.TargetSchema, plan.TargetTable, MigrationStrategy.Copy,
-            result.RowsChanged, clock.Elapsed, plan.Columns.Select(c => c.Pair).ToList()) { Sync = result };
+            result.RowsChanged, clock.Elapsed, plan.Columns.Select(c => c.Pair).ToList()) { Sync = result, AnalyzeElapsed = analyzed };
     }
 
     /// <summary>The recorded map, or null also when this role may not read the record (then the request's own rule applies).</summary>
@@ -89,7 +90,8 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
         }
     }
 
-    private async Task<SyncResult> SyncRangesAsync(MigrationPlan plan, IReadOnlyList<MappedColumn> keys, CancellationToken cancellationToken)
+    /// <returns>What changed, and how long the ANALYZE that followed took (null when none ran).</returns>
+    private async Task<(SyncResult Result, TimeSpan? Analyzed)> SyncRangesAsync(MigrationPlan plan, IReadOnlyList<MappedColumn> keys, CancellationToken cancellationToken)
     {
         var sourceSide = DigestSide.OpenAsync(source, plan.QualifiedSource,
             plan.Columns.Select(c => c.SourceDigestExpression).ToList(), keys.Select(k => k.SourceSideExpression).ToList(), plan.Settings, cancellationToken);
@@ -122,14 +124,16 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
             await migrator.MoveSequencesAsync(right.Connection, plan, cancellationToken).ConfigureAwait(false);
         }
 
+        var analyzed = await TableStatistics.AfterSyncAsync(right.Connection, plan, counts.Inserted + counts.Updated + counts.Deleted, observer, cancellationToken).ConfigureAwait(false);
+
         // Every row this snapshot sees is now on the target: a later -ChangedSince sync starts here.
         await SyncMark.WriteAsync(right.Connection, plan, await SyncMark.SnapshotHorizonAsync(left.Connection, cancellationToken).ConfigureAwait(false), observer, cancellationToken)
             .ConfigureAwait(false);
         await right.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return new SyncResult(counts.Inserted, counts.Updated, counts.Deleted, finder.RangesCompared);
+        return (new SyncResult(counts.Inserted, counts.Updated, counts.Deleted, finder.RangesCompared), analyzed);
     }
 
-    private async Task<SyncResult> SyncChangesAsync(MigrationPlan plan, IReadOnlyList<MappedColumn> keys, string changedSince, CancellationToken cancellationToken)
+    private async Task<(SyncResult Result, TimeSpan? Analyzed)> SyncChangesAsync(MigrationPlan plan, IReadOnlyList<MappedColumn> keys, string changedSince, CancellationToken cancellationToken)
     {
         var changeColumn = plan.Columns.FirstOrDefault(c => c.Source.Name == changedSince || c.Target.Name == changedSince)
             ?? throw new ConfitureException(ConfitureErrorKind.ColumnNotFound,
@@ -190,9 +194,10 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
             observer, cancellationToken).ConfigureAwait(false);
 
         await migrator.MoveSequencesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+        var analyzed = await TableStatistics.AfterSyncAsync(connection, plan, counts.Inserted + counts.Updated + counts.Deleted, observer, cancellationToken).ConfigureAwait(false);
         await SyncMark.WriteAsync(connection, plan, horizon, observer, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return new SyncResult(counts.Inserted, counts.Updated, counts.Deleted, 0);
+        return (new SyncResult(counts.Inserted, counts.Updated, counts.Deleted, 0), analyzed);
     }
 
     /// <summary>

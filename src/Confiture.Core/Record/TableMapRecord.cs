@@ -39,6 +39,31 @@ internal static class TableMapRecord
             JsonSerializer.Serialize(map.Excluded), map.Strategy.ToString(), rows, map.ServerName).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Every map one session's server recorded, with when each table was last migrated; null when this
+    /// role may not read the record, empty when there is none.
+    /// </summary>
+    public static async Task<IReadOnlyList<(MigratedMap Map, DateTimeOffset MigratedAt)>?> ReadForServerAsync(NpgsqlConnection connection, string serverName, CancellationToken cancellationToken)
+    {
+        var access = await TargetRecord.AccessAsync(connection, "table_map", "SELECT", cancellationToken).ConfigureAwait(false);
+        if (access != true)
+        {
+            return access is null ? [] : null;
+        }
+
+        return await SqlExecutor.ListAsync(connection,
+            $"""
+            SELECT target_schema, target_table, source_schema, source_table, columns::text, defaulted::text, excluded::text, strategy, migrated_at
+            FROM {TargetRecord.Schema}.table_map WHERE server_name = $1 ORDER BY target_schema, target_table
+            """,
+            r => (new MigratedMap(r.GetString(2), r.GetString(3), r.GetString(0), r.GetString(1),
+                (JsonSerializer.Deserialize<string[][]>(r.GetString(4)) ?? []).Select(p => new ColumnPair(p[0], p[1])).ToList(),
+                JsonSerializer.Deserialize<string[]>(r.GetString(5)) ?? [],
+                JsonSerializer.Deserialize<string[]>(r.GetString(6)) ?? [],
+                Enum.Parse<MigrationStrategy>(r.GetString(7)), serverName), r.GetFieldValue<DateTimeOffset>(8)),
+            cancellationToken, serverName).ConfigureAwait(false);
+    }
+
     /// <summary>The recorded map of a target table, or null when there is none (or no record at all).</summary>
     public static async Task<MigratedMap?> ReadAsync(NpgsqlConnection connection, string targetSchema, string targetTable, CancellationToken cancellationToken)
     {

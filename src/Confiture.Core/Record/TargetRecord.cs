@@ -132,6 +132,25 @@ internal static class TargetRecord
             committed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
             PRIMARY KEY (run_id, target_schema, target_table))
         """,
+        // The last checksum verification of each target table, with how the table stood on each
+        // server just before it (row counters and storage files): the cutover gate compares them
+        // with how the tables stand now to tell whether either side changed since.
+        $"""
+        CREATE TABLE IF NOT EXISTS {Schema}.verification (
+            target_schema text NOT NULL,
+            target_table text NOT NULL,
+            source_schema text NOT NULL,
+            source_table text NOT NULL,
+            server_name text NOT NULL,
+            matched boolean NOT NULL,
+            target_changes bigint NOT NULL,
+            source_changes bigint NOT NULL,
+            target_storage text NOT NULL,
+            source_storage text NOT NULL,
+            verified_at timestamptz NOT NULL DEFAULT now(),
+            verified_by text NOT NULL DEFAULT current_user,
+            PRIMARY KEY (target_schema, target_table))
+        """,
     ];
 
     /// <summary>Creates whatever of the record is missing, inside the caller's transaction.</summary>
@@ -180,7 +199,7 @@ internal static class TargetRecord
     public static Task<bool> ExistsAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
         SqlExecutor.ScalarAsync<bool>(connection, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", cancellationToken, Schema);
 
-    private static readonly string[] TableNames = ["table_map", "setup", "setup_object", "deferred_definition", "sync_mark", "run", "run_table"];
+    private static readonly string[] TableNames = ["table_map", "setup", "setup_object", "deferred_definition", "sync_mark", "run", "run_table", "verification"];
 
     private static long TableCount => TableNames.Length;
 }

@@ -13,9 +13,14 @@ namespace Confiture.Core.Verification;
 /// </summary>
 internal static class TableVerifier
 {
+    /// <summary>
+    /// Compares the table as the request says. A checksum comparison is recorded on the target
+    /// (confiture.verification) with how both sides stood just before its digests were read, so
+    /// the cutover gate can tell later whether either side changed since.
+    /// </summary>
     public static async Task<TableVerification> VerifyAsync(
-        DatabaseEndpoint source, DatabaseEndpoint target, string sessionSourceSchema, VerificationRequest request, MigratedMap? sessionMap,
-        CancellationToken cancellationToken)
+        DatabaseEndpoint source, DatabaseEndpoint target, string sessionSourceSchema, string serverName, VerificationRequest request, MigratedMap? sessionMap,
+        IOperationObserver observer, CancellationToken cancellationToken)
     {
         var sourceSchema = request.SourceSchema ?? sessionSourceSchema;
         var targetTable = request.EffectiveTargetTable;
@@ -62,6 +67,12 @@ internal static class TableVerifier
             ? await KeyColumnsAsync(target, targetInfo.Oid, columns, request.SourceTable, targetTable, cancellationToken).ConfigureAwait(false)
             : [];
 
+        // Read before the digests' snapshots: a change between the two is then seen as one made
+        // after the verification (a needless second checksum), never the other way round.
+        var sourceMark = Readiness.ChangeCounters.ReadAsync(source, sourceSchema, request.SourceTable, cancellationToken);
+        var targetMark = Readiness.ChangeCounters.ReadAsync(target, request.TargetSchema, targetTable, cancellationToken);
+        await Task.WhenAll(sourceMark, targetMark).ConfigureAwait(false);
+
         var sourceSide = DigestSide.OpenAsync(source, SqlText.Qualified(sourceSchema, request.SourceTable),
             columns.Select(c => c.SourceDigestExpression).ToList(), keys.Select(k => k.SourceSideExpression).ToList(), settings, cancellationToken);
         var targetSide = DigestSide.OpenAsync(target, SqlText.Qualified(request.TargetSchema, targetTable),
@@ -84,7 +95,7 @@ internal static class TableVerifier
             differences = await new DifferenceFinder(left, right, integerKey, request.MaxDifferences).FindAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        return new TableVerification(sourceSchema, request.SourceTable, request.TargetSchema, targetTable, sourceCountValue, targetCountValue)
+        var verification = new TableVerification(sourceSchema, request.SourceTable, request.TargetSchema, targetTable, sourceCountValue, targetCountValue)
         {
             SourceChecksum = sourceSum,
             TargetChecksum = targetSum,
@@ -94,6 +105,12 @@ internal static class TableVerifier
             NotCompared = coverage.NotCompared(columns, sourceColumns, targetInfo.Columns),
             Uncovered = coverage.Uncovered(columns),
         };
+        if (await sourceMark.ConfigureAwait(false) is { } sourceStood && await targetMark.ConfigureAwait(false) is { } targetStood)
+        {
+            await VerificationRecord.WriteAsync(target, verification, serverName, sourceStood, targetStood, observer, cancellationToken).ConfigureAwait(false);
+        }
+
+        return verification;
     }
 
     private static async Task<TableCatalog.TableInfo> FindAsync(DatabaseEndpoint endpoint, string schema, string table, string side, CancellationToken cancellationToken)

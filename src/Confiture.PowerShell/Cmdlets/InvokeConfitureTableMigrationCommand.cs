@@ -103,6 +103,10 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
     [ValidateRange(1, 604800)]
     public int? LockTimeout { get; set; }
 
+    /// <summary>Leaves out the ANALYZE each load runs in its transaction (and each sync that changed over a tenth of the rows): the table then has no planner statistics until autovacuum analyzes it.</summary>
+    [Parameter]
+    public SwitchParameter SkipAnalyze { get; set; }
+
     /// <summary>Brings an already migrated target table up to date with the source instead of loading it: within the key ranges whose digests differ, updates changed rows in place, inserts new ones and deletes those gone from the source.</summary>
     [Parameter]
     public SwitchParameter Sync { get; set; }
@@ -336,6 +340,7 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
             ExpectedRows = ExpectedRows,
             DeferIndexes = DeferIndexes,
             Parallel = Parallel,
+            SkipAnalyze = SkipAnalyze,
             LockTimeout = LockTimeout is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
         };
     }
@@ -420,6 +425,7 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
             RowsDeleted = result.Sync?.RowsDeleted ?? 0,
             RangesCompared = result.Sync?.RangesCompared ?? 0,
             SourceSnapshotAt = result.SourceSnapshotAt,
+            AnalyzeElapsed = result.AnalyzeElapsed,
         }.ToPipelineObject();
     }
 

@@ -126,7 +126,7 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
                     MaxDifferences = MaxDifferences,
                 };
                 var clock = Stopwatch.StartNew();
-                var result = Run((_, token) => migration.Migrator.VerifyMigrationAsync(request, token));
+                var result = Run((observer, token) => migration.Migrator.VerifyMigrationAsync(request, observer, token));
                 WriteVerbose($"[{clock.ElapsedMilliseconds} ms] Compared \"{result.SourceSchema}\".\"{result.SourceTable}\" on {migration.Source} ({result.SourceCount} rows) "
                     + $"with \"{result.TargetSchema}\".\"{result.TargetTable}\" on {migration.Target} ({result.TargetCount} rows){(request.Checksum ? ", with checksums" : string.Empty)}: "
                     + (result.Match ? "match" : "MISMATCH: " + result.MismatchReason) + $" ({result.Coverage})");

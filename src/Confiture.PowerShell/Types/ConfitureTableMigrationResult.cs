@@ -67,6 +67,9 @@ public sealed class ConfitureTableMigrationResult
     /// <summary>The run's id in the target's ledger (confiture.run), for a table of a run of several; what -Resume continues.</summary>
     public Guid? RunId { get; internal init; }
 
+    /// <summary>How long the table's ANALYZE took, inside Elapsed (null with -SkipAnalyze, or a sync that changed a tenth of the rows or less).</summary>
+    public TimeSpan? AnalyzeElapsed { get; internal init; }
+
     /// <summary>Key ranges whose digests were compared (range Sync).</summary>
     public int RangesCompared { get; internal init; }
 
