@@ -271,7 +271,7 @@ function Invoke-Test {
         if (-not $focused -or $PesterPath) {
             Write-Host 'Pester: the module end to end'
             $summary = Join-Path $results 'pester.json'
-            $paths = if ($PesterPath) { @('-PathList', (($PesterPath | ForEach-Object { (Resolve-Path $_).Path }) -join [IO.Path]::PathSeparator)) } else { @() }
+            $paths = if ($PesterPath) { @('-PathList', (($PesterPath | ForEach-Object { $_ -split ',' } | ForEach-Object { (Resolve-Path $_).Path }) -join [IO.Path]::PathSeparator)) } else { @() }
             & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/Pester/Run.ps1') -PesterModule $pester -SummaryPath $summary @paths
             $suites['Pester'] = if (Test-Path $summary) { Get-Content -Raw $summary | ConvertFrom-Json } else { $null }
         }
