@@ -17,6 +17,7 @@
         'Invoke-ConfitureTableMigration'
         'Test-ConfitureMigration'
         'Remove-ConfitureFdw'
+        'Sync-ConfitureMigration'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

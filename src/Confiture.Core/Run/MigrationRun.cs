@@ -38,8 +38,21 @@ public sealed class MigrationRun : IAsyncDisposable
 
     internal static async Task<MigrationRun> StartAsync(
         RunPlan plan, DatabaseEndpoint source, DatabaseEndpoint target, Func<IOperationObserver, TableMigrator> migrator, IOperationObserver observer,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, string? streamSnapshot = null, DateTimeOffset? streamSnapshotAt = null)
     {
+        if (streamSnapshot is not null)
+        {
+            // A change stream's session: every table, also one alone, reads the slot's snapshot,
+            // which the session holds open; the stream then starts exactly where the copy ends.
+            var streamed = new MigrationRun(plan, target, migrator, null, null, streamSnapshot, streamSnapshotAt);
+            if (plan.TruncateTogether.Count > 0)
+            {
+                await streamed.TruncateTogetherAsync(observer, cancellationToken).ConfigureAwait(false);
+            }
+
+            return streamed;
+        }
+
         if (plan.Groups.Count == 1 && plan.Groups[0].Plans.Count == 1)
         {
             // A table alone reads a snapshot of its own, as it always has (and -Parallel shares its own).
