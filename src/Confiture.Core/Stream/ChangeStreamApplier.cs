@@ -51,6 +51,7 @@ internal sealed class ChangeStreamApplier(DatabaseEndpoint source, DatabaseEndpo
             deadline = deadline is { } until && until < end ? until : end;
         }
 
+        await WaitForSlotAsync(sourceConnection, position.Slot, cancellationToken).ConfigureAwait(false);
         await using var reader = await ChangeStreamReader.StartAsync(source, conversion, position.Slot, position.Publication, position.AppliedLsn, cancellationToken)
             .ConfigureAwait(false);
         var apply = new Batch(targetConnection, conversion, settings.ServerName, position.AppliedLsn, reader, observer);
@@ -172,6 +173,42 @@ internal sealed class ChangeStreamApplier(DatabaseEndpoint source, DatabaseEndpo
 
         return await StatusAsync(sourceConnection, position.Slot, apply, tables, clock.Elapsed, idleAtEnd || reader.Items.Count == 0, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// A slot serves one reader at a time. The WAL sender of a process killed a moment ago lingers
+    /// until the source notices: waited for, a little; a live reader is another call's, not ended.
+    /// </summary>
+    private static async Task WaitForSlotAsync(NpgsqlConnection connection, string slot, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + SlotWait;
+        while (true)
+        {
+            var rows = await SqlExecutor.ListAsync(connection, "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1",
+                r => r.IsDBNull(0) ? (int?)null : r.GetInt32(0), cancellationToken, slot).ConfigureAwait(false);
+            if (rows.Count == 0)
+            {
+                throw new ConfitureException(ConfitureErrorKind.ChangeStreamFailed,
+                    $"The change stream's replication slot \"{slot}\" is gone from the source: the changes since the last Sync-ConfitureMigration cannot be read.",
+                    slot, "Run Remove-ConfitureFdw, then set the session up again and migrate the tables again.");
+            }
+
+            if (rows[0] is not { } pid)
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new ConfitureException(ConfitureErrorKind.ServerInUse,
+                    $"The change stream's replication slot \"{slot}\" is being read by source process {pid} (another Sync-ConfitureMigration?).",
+                    slot, $"Let that call finish or stop it; if it is a leftover, end it on the source: SELECT pg_terminate_backend({pid}).");
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static readonly TimeSpan SlotWait = TimeSpan.FromSeconds(20);
 
     private static List<StreamedTable> Tables(Dictionary<uint, List<StreamedTable>> relations, uint id) =>
         relations.TryGetValue(id, out var tables) ? tables
