@@ -2,22 +2,30 @@
 .SYNOPSIS
     Measures the write freeze of examples/zero-downtime.ps1 on a table under a steady write load.
 .DESCRIPTION
-    Run by `build.ps1 Cutover` on the throwaway test servers (CONFITURE_TEST_SOURCE/TARGET). Loads
-    an accounts table of -Rows rows on the source, starts an application role that inserts,
-    updates and deletes about fifty rows a second, runs the cutover example (range sync, then
-    again with -ChangedSince updated_at) and prints how long writes were frozen each time.
+    Run by `build.ps1 Cutover` on the throwaway test servers (CONFITURE_TEST_SOURCE/TARGET). For
+    each size, loads an accounts table on the source (its full_name column renamed to
+    display_name on the target), starts an application role that inserts, updates and deletes
+    about 150 rows a second during the copy and the catch-up, and runs the cutover example three
+    ways: through the change stream (logical decoding), by range -Sync, and by -Sync -ChangedSince
+    updated_at. For each it prints the freeze until the target held every committed change
+    (CaughtUpSeconds, what the catch-up method decides), the checksum after it, and for the
+    stream its apply throughput against the writer's rate.
 #>
 param(
     [Parameter(Mandatory)][string] $ModulePath,
-    [int] $Rows = 1000000
+    [int] $Rows = 1000000,
+    # The table sizes to measure; by default -Rows and four times -Rows.
+    [int[]] $Sizes,
+    [ValidateSet('Stream', 'Range', 'ChangedSince')][string[]] $Mode = @('Stream', 'Range', 'ChangedSince')
 )
 
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 Import-Module (Join-Path $PSScriptRoot '../tests/Pester/TestHelpers.psm1') -Force
 $example = Join-Path $PSScriptRoot '../examples/zero-downtime.ps1'
+if (-not $Sizes) { $Sizes = @($Rows, 4 * $Rows) }
 
-function Measure-Cutover([string] $Mode) {
+function Measure-Cutover([string] $Mode, [int] $Rows) {
     $pair = New-TestDatabasePair
     $appRole = 'confiture_app_' + [Guid]::NewGuid().ToString('N').Substring(0, 8)
     $appPassword = 'App' + [Guid]::NewGuid().ToString('N')
@@ -42,24 +50,38 @@ GRANT USAGE ON SEQUENCE accounts_id_seq TO $appRole;
             $env:PGPASSWORD = $using:appPassword
             $batch = "INSERT INTO accounts (full_name, balance) VALUES ('live', 1); UPDATE accounts SET balance = balance + 1, updated_at = clock_timestamp() WHERE id = (random() * $using:Rows)::int + 1; DELETE FROM accounts WHERE id = (random() * $using:Rows)::int + 1;`n" * 10
             $count = 0
+            $clock = [System.Diagnostics.Stopwatch]::StartNew()
             for ($i = 0; $i -lt 100000 -and -not (Test-Path $using:stop); $i++) {
                 & psql -X -q -h $using:serverHost -p $using:serverPort -U $using:appRole -d $using:database -c $batch 2>&1 | Out-Null
                 $count++
                 Start-Sleep -Milliseconds 200
             }
-            $count
+            [pscustomobject]@{ Batches = $count; Seconds = $clock.Elapsed.TotalSeconds }
         }
         Start-Sleep -Seconds 1
         $mapping = [ordered]@{ id = 'id'; full_name = 'display_name'; balance = 'balance'; updated_at = 'updated_at' }
-        $changedSince = if ($Mode -eq 'ChangedSince') { @{ accounts = 'updated_at' } } else { @{} }
-        $result = & $example -SourceConnectionString $pair.SourceAdmin -TargetConnectionString $pair.TargetMigrator -Table accounts `
-            -ApplicationRole $appRole -ColumnMapping @{ accounts = $mapping } -ChangedSince $changedSince -ModulePath $ModulePath 6>$null
+        $arguments = @{
+            SourceConnectionString = $pair.SourceAdmin; TargetConnectionString = $pair.TargetMigrator; Table = 'accounts'
+            ApplicationRole = $appRole; ColumnMapping = @{ accounts = $mapping }; ModulePath = $ModulePath
+            CatchUp = if ($Mode -eq 'Stream') { 'Stream' } else { 'Range' }
+            ChangedSince = if ($Mode -eq 'ChangedSince') { @{ accounts = 'updated_at' } } else { @{} }
+        } + (Get-FdwAddressParameter $pair)
+        $result = & $example @arguments 6>$null
         New-Item -ItemType File -Path $stop -Force | Out-Null
-        $batches = $writer | Wait-Job -Timeout 120 | Receive-Job
+        $written = $writer | Wait-Job -Timeout 120 | Receive-Job
         $writer | Remove-Job -Force
+        # Each batch writes 30 statements; a random update or delete may find no row.
+        $writerRate = if ($written.Seconds -gt 0) { 30 * $written.Batches / $written.Seconds } else { 0 }
+        $first = @($result.StreamPasses) | Select-Object -First 1
         [pscustomobject]@{
-            Mode = $Mode; Rows = $Rows; FrozenSeconds = [math]::Round($result.FrozenSeconds, 2)
-            WriterBatches = $batches; Verified = [bool]($result.Verified | Where-Object Match)
+            Mode = $Mode; Rows = $Rows
+            CaughtUpSeconds = [math]::Round($result.CaughtUpSeconds, 2)
+            ChecksumSeconds = [math]::Round($result.ChecksumSeconds, 2)
+            FrozenSeconds = [math]::Round($result.FrozenSeconds, 2)
+            FinalChanges = $result.FinalSyncRows
+            WriterPerSecond = [math]::Round($writerRate)
+            ApplyPerSecond = if ($first -and $first.Elapsed.TotalSeconds -gt 0) { [math]::Round($first.ChangesApplied / $first.Elapsed.TotalSeconds) } else { $null }
+            Verified = [bool]($result.Verified | Where-Object Match)
         }
     }
     finally {
@@ -69,4 +91,4 @@ GRANT USAGE ON SEQUENCE accounts_id_seq TO $appRole;
     }
 }
 
-'Range', 'ChangedSince' | ForEach-Object { Measure-Cutover $_ } | Format-Table -AutoSize | Out-String | Write-Output
+$(foreach ($size in $Sizes) { foreach ($m in $Mode) { Measure-Cutover $m $size } }) | Format-Table -AutoSize | Out-String | Write-Output

@@ -54,7 +54,7 @@ internal sealed class ChangeStreamApplier(DatabaseEndpoint source, DatabaseEndpo
         await WaitForSlotAsync(sourceConnection, position.Slot, cancellationToken).ConfigureAwait(false);
         await using var reader = await ChangeStreamReader.StartAsync(source, conversion, position.Slot, position.Publication, position.AppliedLsn, cancellationToken)
             .ConfigureAwait(false);
-        var apply = new Batch(targetConnection, conversion, settings.ServerName, position.AppliedLsn, reader, observer);
+        var apply = new Batch(targetConnection, conversion, settings.ServerName, position.AppliedLsn, reader, tables.Values.SelectMany(t => t).ToList(), observer);
         var relations = new Dictionary<uint, List<StreamedTable>>();
         var skipping = false;
         var inTransaction = false;
@@ -267,7 +267,9 @@ internal sealed class ChangeStreamApplier(DatabaseEndpoint source, DatabaseEndpo
                     ?? throw new ConfitureException(ConfitureErrorKind.TableNotFound, $"Target table \"{targetSchema}.{targetTable}\" of the change stream is gone.", targetTable,
                         "Migrate the table again, or run Remove-ConfitureFdw to end the stream.");
                 var columns = ColumnMapper.Resolve(table, sourceInfo.Columns, targetTable, targetInfo.Columns, map.Columns);
-                list.Add(new StreamedTable(map, columns, sourceInfo.Columns));
+                var sequences = await SequenceLinks.FindAsync(targetConnection, target, targetInfo.Oid, columns.Select(c => c.Target.Name).ToList(), table, observer, cancellationToken)
+                    .ConfigureAwait(false);
+                list.Add(new StreamedTable(map, columns, sourceInfo.Columns, sequences));
             }
 
             result[(schema, table)] = list;
@@ -305,7 +307,8 @@ internal sealed class ChangeStreamApplier(DatabaseEndpoint source, DatabaseEndpo
     /// transactions it completes, and the position it stores. Counts move only with a commit.
     /// </summary>
     private sealed class Batch(
-        NpgsqlConnection connection, ConversionSettings conversion, string serverName, NpgsqlLogSequenceNumber stored, ChangeStreamReader reader, IOperationObserver observer)
+        NpgsqlConnection connection, ConversionSettings conversion, string serverName, NpgsqlLogSequenceNumber stored, ChangeStreamReader reader,
+        IReadOnlyList<StreamedTable> tables, IOperationObserver observer)
     {
         private readonly List<(NpgsqlBatchCommand Command, StreamedTable Table, bool MustFind)> _queued = [];
         private NpgsqlTransaction? _transaction;
@@ -365,6 +368,18 @@ internal sealed class ChangeStreamApplier(DatabaseEndpoint source, DatabaseEndpo
             _transaction ??= await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             _queued.Add((StreamPosition.Advance(serverName, end, _completeChanges), null!, false));
             await SendAsync(cancellationToken).ConfigureAwait(false);
+
+            // Sequences follow the data, in the same transaction: new rows on the target get ids past the streamed ones.
+            foreach (var table in tables.Where(t => t.Written))
+            {
+                foreach (var link in table.Sequences)
+                {
+                    await SequenceLinks.MoveAsync(connection, table.QualifiedTarget, link, NullObserver.Instance, cancellationToken).ConfigureAwait(false);
+                }
+
+                table.Written = false;
+            }
+
             var started = Stopwatch.GetTimestamp();
             await _transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             observer.Statement($"-- change stream: {_completeChanges} change(s) of {_completeTransactions} source transaction(s) applied up to {end}", Stopwatch.GetElapsedTime(started));

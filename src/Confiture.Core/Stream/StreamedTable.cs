@@ -12,7 +12,7 @@ namespace Confiture.Core.Stream;
 /// found again by the source's replica identity. Built from the catalogs at the start, and checked
 /// against every relation message the source sends: a table that changed shape stops the stream.
 /// </summary>
-internal sealed class StreamedTable(MigratedMap map, IReadOnlyList<MappedColumn> columns, IReadOnlyList<TableColumn> sourceColumns)
+internal sealed class StreamedTable(MigratedMap map, IReadOnlyList<MappedColumn> columns, IReadOnlyList<TableColumn> sourceColumns, IReadOnlyList<SequenceLink> sequences)
 {
     private string? _insert;
     private string? _delete;
@@ -26,6 +26,12 @@ internal sealed class StreamedTable(MigratedMap map, IReadOnlyList<MappedColumn>
     public string QualifiedTarget => SqlText.Qualified(Map.TargetSchema, Map.TargetTable);
 
     public string Describe => $"{Map.SourceSchema}.{Map.SourceTable} -> {Map.TargetSchema}.{Map.TargetTable}";
+
+    /// <summary>The sequences the written columns draw from: moved past the streamed values, as after a copy.</summary>
+    public IReadOnlyList<SequenceLink> Sequences { get; } = sequences;
+
+    /// <summary>Whether the batch under way wrote values a sequence may have to move past.</summary>
+    public bool Written { get; set; }
 
     public long Inserted { get; set; }
 
@@ -119,6 +125,7 @@ internal sealed class StreamedTable(MigratedMap map, IReadOnlyList<MappedColumn>
         }
 
         Inserted++;
+        Written = true;
         return command;
     }
 
@@ -145,6 +152,7 @@ internal sealed class StreamedTable(MigratedMap map, IReadOnlyList<MappedColumn>
 
         AddKey(command, row.Old ?? row.New!);
         Updated++;
+        Written = true;
         return command;
 
         string Build(List<int> changed)
