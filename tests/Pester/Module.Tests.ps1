@@ -4,10 +4,10 @@ BeforeAll {
 }
 
 Describe 'The Confiture module' {
-    It 'exports exactly the six cmdlets of the design' {
+    It 'exports exactly the cmdlets of the design' {
         (Get-Command -Module Confiture).Name | Sort-Object | Should -Be @(
             'Connect-ConfitureDatabase', 'Enable-ConfitureFdw', 'Get-ConfitureStrategy',
-            'Invoke-ConfitureTableMigration', 'Remove-ConfitureFdw', 'Test-ConfitureMigration')
+            'Invoke-ConfitureTableMigration', 'Remove-ConfitureFdw', 'Sync-ConfitureMigration', 'Test-ConfitureMigration')
     }
 
     It 'declares an output type on every cmdlet' {
