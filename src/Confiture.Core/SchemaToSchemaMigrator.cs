@@ -122,7 +122,7 @@ public sealed class SchemaToSchemaMigrator
     /// A stream whose snapshot is gone refuses the run: a table copied at another moment would miss
     /// the changes in between, or get them twice.
     /// </summary>
-    private async Task<string?> StreamSnapshotAsync(Run.RunPlan plan, CancellationToken cancellationToken)
+    private async Task<string?> StreamSnapshotAsync(Run.RunPlan plan, IOperationObserver? observer, CancellationToken cancellationToken)
     {
         var stream = _stream;
         var tables = string.Join(", ", plan.Order.SelectMany(g => g).Select(t => $"\"{t}\""));
@@ -133,6 +133,8 @@ public sealed class SchemaToSchemaMigrator
             {
                 return null;
             }
+
+            await WarnOfRetainedWalAsync(connection, observer, cancellationToken).ConfigureAwait(false);
 
             throw SnapshotGone(tables, "this process did not set the stream up (Enable-ConfitureFdw -ChangeStream in another process, or in an earlier session)");
         }
@@ -335,7 +337,7 @@ public sealed class SchemaToSchemaMigrator
     public async Task<Run.MigrationRun> StartRunAsync(Run.RunPlan plan, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        var streamSnapshot = await StreamSnapshotAsync(plan, cancellationToken).ConfigureAwait(false);
+        var streamSnapshot = await StreamSnapshotAsync(plan, observer, cancellationToken).ConfigureAwait(false);
         return await Run.MigrationRun.StartAsync(plan, Source, Target, Migrator, observer ?? NullObserver.Instance, cancellationToken,
             streamSnapshot, _stream?.SnapshotTakenAt).ConfigureAwait(false);
     }

@@ -129,6 +129,52 @@ public sealed class ChangeStreamTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Following_for_a_while_applies_what_comes_meanwhile_and_a_cancel_keeps_only_what_was_committed()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, $"{SourceItems}; INSERT INTO items SELECT g, 'Item ' || g FROM generate_series(1, 100) g");
+        await Db.ExecAsync(s.Databases.TargetMigrator, TargetItems);
+        var migrator = s.Migrator();
+        try
+        {
+            await migrator.SetupChangeStreamAsync();
+            await migrator.MigrateTableCopyAsync(ItemsRequest);
+            var writer = Task.Run(async () =>
+            {
+                for (var i = 0; i < 20; i++)
+                {
+                    await Db.ExecAsync(s.SourceAdmin, $"INSERT INTO items (id, name) VALUES ({1000 + i}, 'Live {i}')");
+                    await Task.Delay(100);
+                }
+            });
+
+            var followed = await migrator.SyncChangeStreamAsync(new ChangeStreamOptions { For = TimeSpan.FromSeconds(3) });
+            await writer;
+            var rest = await migrator.SyncChangeStreamAsync();
+
+            Assert.InRange(followed.Elapsed, TimeSpan.FromSeconds(2.9), TimeSpan.FromSeconds(30));
+            Assert.True(followed.ChangesApplied > 0, "changes written while it followed the source are applied by it");
+            Assert.Equal(20, followed.ChangesApplied + rest.ChangesApplied);
+            await AssertSameAsync(migrator);
+
+            // Cancelled while following: what was committed stays, with its position; the slot is free again.
+            using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(1.5));
+            var committed = await Db.RowsAsync(s.TargetAdmin, "SELECT applied_lsn::text FROM confiture.stream_position");
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => migrator.SyncChangeStreamAsync(new ChangeStreamOptions { Continuous = true }, cancellationToken: cancel.Token));
+            Assert.Equal(committed, await Db.RowsAsync(s.TargetAdmin, "SELECT applied_lsn::text FROM confiture.stream_position"));
+            await Db.ExecAsync(s.SourceAdmin, "DELETE FROM items WHERE id = 1000");
+            Assert.Equal(1, (await migrator.SyncChangeStreamAsync()).ChangesApplied);
+            await AssertSameAsync(migrator);
+        }
+        finally
+        {
+            await migrator.CleanupFdwAsync();
+        }
+
+        Assert.Empty(await SlotsAsync(s));
+    }
+
+    [Fact]
     public async Task A_table_without_replica_identity_is_refused_by_name_and_nothing_is_created()
     {
         await using var s = await Scenario.CreateAsync(fixture);
