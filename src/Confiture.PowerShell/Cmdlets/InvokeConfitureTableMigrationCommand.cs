@@ -311,7 +311,7 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
         var alone = _pending.Count == 1;
         var strategies = _pending.Select(p => p.Strategy switch
         {
-            StrategyChoice.Fdw when !alone && p.PipedAdvice => MigrationStrategy.Copy,
+            StrategyChoice.Fdw when (!alone || migration.Migrator.HasChangeStream) && p.PipedAdvice => MigrationStrategy.Copy,
             StrategyChoice.Fdw => MigrationStrategy.Fdw,
             StrategyChoice.Copy => MigrationStrategy.Copy,
             // A change stream's snapshot, like a run's, is read by Copy only.

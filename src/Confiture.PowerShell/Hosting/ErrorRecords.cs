@@ -57,6 +57,12 @@ internal static class ErrorRecords
         ConfitureErrorKind.LockTimeout or ConfitureErrorKind.ServerInUse => ErrorCategory.ResourceBusy,
         ConfitureErrorKind.SessionTimeout => ErrorCategory.OperationTimeout,
         ConfitureErrorKind.ServerError => ErrorCategory.NotSpecified,
+        ConfitureErrorKind.WalLevelNotLogical or ConfitureErrorKind.NoChangeStream => ErrorCategory.NotEnabled,
+        ConfitureErrorKind.ReplicationNotAllowed or ConfitureErrorKind.PublicationNotAllowed => ErrorCategory.PermissionDenied,
+        ConfitureErrorKind.ReplicationSlotsExhausted => ErrorCategory.LimitsExceeded,
+        ConfitureErrorKind.ReplicaIdentityMissing or ConfitureErrorKind.ChangeStreamSchemaChanged => ErrorCategory.InvalidData,
+        ConfitureErrorKind.ChangeStreamSnapshotGone => ErrorCategory.InvalidOperation,
+        ConfitureErrorKind.ChangeStreamFailed => ErrorCategory.WriteError,
         _ => ErrorCategory.InvalidOperation,
     };
 
