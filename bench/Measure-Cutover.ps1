@@ -23,7 +23,7 @@ $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 Import-Module (Join-Path $PSScriptRoot '../tests/Pester/TestHelpers.psm1') -Force
 $example = Join-Path $PSScriptRoot '../examples/zero-downtime.ps1'
-if (-not $Sizes) { $Sizes = @($Rows, 4 * $Rows) }
+if (-not $Sizes) { $Sizes = @($Rows, (4 * $Rows)) }
 
 function Measure-Cutover([string] $Mode, [int] $Rows) {
     $pair = New-TestDatabasePair
