@@ -269,7 +269,7 @@ internal sealed class ChangeStreamApplier(DatabaseEndpoint source, DatabaseEndpo
                 var columns = ColumnMapper.Resolve(table, sourceInfo.Columns, targetTable, targetInfo.Columns, map.Columns);
                 var sequences = await SequenceLinks.FindAsync(targetConnection, target, targetInfo.Oid, columns.Select(c => c.Target.Name).ToList(), table, observer, cancellationToken)
                     .ConfigureAwait(false);
-                list.Add(new StreamedTable(map, columns, sourceInfo.Columns, sequences));
+                list.Add(new StreamedTable(map, columns, sequences));
             }
 
             result[(schema, table)] = list;

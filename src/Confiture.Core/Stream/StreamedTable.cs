@@ -12,7 +12,7 @@ namespace Confiture.Core.Stream;
 /// found again by the source's replica identity. Built from the catalogs at the start, and checked
 /// against every relation message the source sends: a table that changed shape stops the stream.
 /// </summary>
-internal sealed class StreamedTable(MigratedMap map, IReadOnlyList<MappedColumn> columns, IReadOnlyList<TableColumn> sourceColumns, IReadOnlyList<SequenceLink> sequences)
+internal sealed class StreamedTable(MigratedMap map, IReadOnlyList<MappedColumn> columns, IReadOnlyList<SequenceLink> sequences)
 {
     private string? _insert;
     private string? _delete;
@@ -77,7 +77,8 @@ internal sealed class StreamedTable(MigratedMap map, IReadOnlyList<MappedColumn>
             }
 
             // The conversion was worked out for the column's type: another type needs another rule.
-            if (pair.Source.TypeOid != column.TypeOid || (column.Typmod != pair.Source.Shape.Typmod && sourceColumns.First(c => c.Name == column.Name).Shape.Typmod != column.Typmod))
+            // A domain's column sends no modifier of its own (-1): the domain's is in the shape.
+            if (pair.Source.TypeOid != column.TypeOid || (column.Typmod != -1 && column.Typmod != pair.Source.Shape.Typmod))
             {
                 throw Changed($"column \"{column.Name}\" changed type (the map converts it as {pair.Source.TypeName})");
             }

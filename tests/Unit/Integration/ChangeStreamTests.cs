@@ -294,6 +294,33 @@ public sealed class ChangeStreamTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_changed_column_type_on_the_source_stops_the_stream_naming_the_column()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, $"{SourceItems}; INSERT INTO items SELECT g, 'Item ' || g FROM generate_series(1, 10) g");
+        await Db.ExecAsync(s.Databases.TargetMigrator, TargetItems);
+        var migrator = s.Migrator();
+        try
+        {
+            await migrator.SetupChangeStreamAsync();
+            await migrator.MigrateTableCopyAsync(ItemsRequest);
+            await Db.ExecAsync(s.SourceAdmin, "UPDATE items SET price = 2 WHERE id = 1; ALTER TABLE items ALTER COLUMN price TYPE text; UPDATE items SET price = '3' WHERE id = 2");
+
+            var error = await Assert.ThrowsAsync<ConfitureException>(() => migrator.SyncChangeStreamAsync());
+
+            Assert.Equal(ConfitureErrorKind.ChangeStreamSchemaChanged, error.Kind);
+            Assert.Contains("\"price\"", error.Message, StringComparison.Ordinal);
+            Assert.Equal(["0"], await Db.RowsAsync(s.TargetAdmin, "SELECT count(*) FROM items WHERE price IS NOT NULL"));
+        }
+        finally
+        {
+            await migrator.CleanupFdwAsync();
+        }
+
+        Assert.Empty(await SlotsAsync(s));
+    }
+
+    [Fact]
     public async Task Setting_up_again_takes_over_the_stream_and_never_makes_a_second_slot()
     {
         await using var s = await Scenario.CreateAsync(fixture);
