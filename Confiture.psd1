@@ -20,6 +20,7 @@
         'Get-ConfitureMigration'
         'Export-ConfitureReport'
         'Test-ConfitureCutover'
+        'Sync-ConfitureMigration'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -82,4 +82,22 @@ public enum ConfitureErrorKind
     SourceMismatch,
     /// <summary>-Resume cannot continue the run: none unfinished for these tables, a live process still runs it, or a table's map or rows differ from its ledger.</summary>
     ResumeNotPossible,
+    /// <summary>The source's wal_level is not logical, so it cannot stream its changes.</summary>
+    WalLevelNotLogical,
+    /// <summary>The source role may not use replication (no REPLICATION attribute or the managed service's equivalent).</summary>
+    ReplicationNotAllowed,
+    /// <summary>The source role may not create the publication of the session's tables (not their owner, or no CREATE on the database).</summary>
+    PublicationNotAllowed,
+    /// <summary>The source has no free replication slot or WAL sender for the change stream.</summary>
+    ReplicationSlotsExhausted,
+    /// <summary>A source table has no replica identity (no primary key and not REPLICA IDENTITY FULL), so its updates and deletes cannot be streamed.</summary>
+    ReplicaIdentityMissing,
+    /// <summary>The change stream's snapshot is no longer available, so a table migrated now would miss or repeat changes.</summary>
+    ChangeStreamSnapshotGone,
+    /// <summary>A table of the change stream changed shape on the source (a new column, a changed type); the stream stopped before it.</summary>
+    ChangeStreamSchemaChanged,
+    /// <summary>The session has no change stream (Enable-ConfitureFdw -ChangeStream sets one up).</summary>
+    NoChangeStream,
+    /// <summary>Applying the change stream failed; the batch under way was rolled back and the stream resumes from the stored position.</summary>
+    ChangeStreamFailed,
 }

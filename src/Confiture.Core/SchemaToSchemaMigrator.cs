@@ -48,6 +48,113 @@ public sealed class SchemaToSchemaMigrator
         return await new FdwSetup(Source, Target, Settings, observer ?? NullObserver.Instance).ApplyAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Checks that the source can stream its changes, then sets up postgres_fdw as
+    /// <see cref="SetupFdwAsync"/> does, then the change stream on the source: a publication of the
+    /// session's tables and a pgoutput slot whose exported snapshot this session's migrations read.
+    /// A slot this session's server left earlier, with its position on the target, is taken over.
+    /// See https://www.postgresql.org/docs/current/logical-replication.html.
+    /// </summary>
+    public async Task<FdwPlan> SetupChangeStreamAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default)
+    {
+        var setup = new Stream.ChangeStreamSetup(Source, Target, Settings, observer ?? NullObserver.Instance);
+        var decision = await setup.PrepareAsync(cancellationToken).ConfigureAwait(false);
+        var plan = await SetupFdwAsync(observer, cancellationToken).ConfigureAwait(false);
+        var session = await setup.ApplyAsync(decision, cancellationToken).ConfigureAwait(false);
+        var previous = Interlocked.Exchange(ref _stream, session);
+        if (previous is not null)
+        {
+            await previous.DisposeAsync().ConfigureAwait(false);
+        }
+
+        return plan;
+    }
+
+    /// <summary>What <see cref="SetupChangeStreamAsync"/> would do on the source, after checking its preconditions; changes nothing.</summary>
+    public async Task<IReadOnlyList<string>> PlanChangeStreamAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default)
+    {
+        var decision = await new Stream.ChangeStreamSetup(Source, Target, Settings, observer ?? NullObserver.Instance).PrepareAsync(cancellationToken).ConfigureAwait(false);
+        return decision.Describe(Settings.SourceSchema);
+    }
+
+    /// <summary>Whether this process set up (or took over) a change stream for the session.</summary>
+    public bool HasChangeStream => _stream is not null;
+
+    /// <summary>
+    /// Applies the session's change stream to the target through each table's recorded map: by
+    /// default what the source had committed when the call began, else as long as
+    /// <paramref name="options"/> say. Exactly once across kills and processes (the position is
+    /// stored with the changes). The first call ends the snapshot the migrations read.
+    /// </summary>
+    public async Task<Stream.ChangeStreamStatus> SyncChangeStreamAsync(
+        Stream.ChangeStreamOptions? options = null, IOperationObserver? observer = null, Action<Stream.ChangeStreamStatus>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        if (_stream is { } stream)
+        {
+            await stream.ReleaseSnapshotAsync("Sync-ConfitureMigration began applying the stream").ConfigureAwait(false);
+        }
+
+        await RepairAsync(observer, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await new Stream.ChangeStreamApplier(Source, Target, Settings, observer ?? NullObserver.Instance)
+                .RunAsync(options ?? new Stream.ChangeStreamOptions(), progress, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Npgsql.NpgsqlException ex) when (ex is Npgsql.PostgresException || !cancellationToken.IsCancellationRequested)
+        {
+            throw new ErrorTranslator(Source, Target).Translate(ex, "applying the change stream", Settings.ServerName)!;
+        }
+    }
+
+    /// <summary>
+    /// Where the session's change stream stands (slot, applied and current LSN, lag, WAL the slot
+    /// keeps), or null when the session has none: what a cutover gate checks.
+    /// </summary>
+    public async Task<Stream.ChangeStreamState?> ChangeStreamStateAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await Target.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await Stream.ChangeStreamStates.ReadAsync(Source, connection, Settings.ServerName, _stream?.Snapshot is not null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The snapshot a run of this session must read: the change stream's, when the session has one.
+    /// A stream whose snapshot is gone refuses the run: a table copied at another moment would miss
+    /// the changes in between, or get them twice.
+    /// </summary>
+    private async Task<string?> StreamSnapshotAsync(Run.RunPlan plan, IOperationObserver? observer, CancellationToken cancellationToken)
+    {
+        var stream = _stream;
+        var tables = string.Join(", ", plan.Order.SelectMany(g => g).Select(t => $"\"{t}\""));
+        if (stream is null)
+        {
+            await using var connection = await Target.OpenAsync(cancellationToken).ConfigureAwait(false);
+            if (await Stream.StreamPosition.ReadAsync(connection, Settings.ServerName, cancellationToken).ConfigureAwait(false) is null)
+            {
+                return null;
+            }
+
+            await WarnOfRetainedWalAsync(connection, observer, cancellationToken).ConfigureAwait(false);
+
+            throw SnapshotGone(tables, "this process did not set the stream up (Enable-ConfitureFdw -ChangeStream in another process, or in an earlier session)");
+        }
+
+        var notCopy = plan.Groups.SelectMany(g => g.Plans).Where(p => p.Strategy != MigrationStrategy.Copy || p.Request.Parallel > 1).Select(p => p.Request.SourceTable).ToList();
+        if (notCopy.Count > 0)
+        {
+            throw new ConfitureException(ConfitureErrorKind.InvalidArgument,
+                $"{string.Join(", ", notCopy.Select(t => $"\"{t}\""))}: a change stream's tables are read in the slot's snapshot, which only -Strategy Copy without -Parallel can read.",
+                notCopy[0], "Migrate them with -Strategy Copy (and without -Parallel).");
+        }
+
+        return await stream.LiveSnapshotAsync(cancellationToken).ConfigureAwait(false)
+            ?? throw SnapshotGone(tables, stream.GoneReason);
+    }
+
+    private static ConfitureException SnapshotGone(string tables, string why) => new(ConfitureErrorKind.ChangeStreamSnapshotGone,
+        $"{tables} cannot be migrated in this change stream session: the slot's snapshot, which every table must be read in, is no longer available ({why}). Copied now, the table would miss the changes in between or get them twice.",
+        tables.Trim('"'), "Migrate every table right after Enable-ConfitureFdw -ChangeStream, before the first Sync-ConfitureMigration; to start over, run Remove-ConfitureFdw and set the session up again.");
+
     /// <summary>Returns the statements <see cref="CleanupFdwAsync"/> would run; changes nothing.</summary>
     public Task<FdwPlan> PlanCleanupFdwAsync(IOperationObserver? observer = null, CancellationToken cancellationToken = default) =>
         new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance).PlanAsync(cancellationToken);
@@ -60,7 +167,14 @@ public sealed class SchemaToSchemaMigrator
     {
         // Definitions to restore are restored first: cleanup never drops a record that still lists some.
         await RepairAsync(observer, cancellationToken).ConfigureAwait(false);
-        return await new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance) { KeepRecord = keepRecord }.ApplyAsync(cancellationToken).ConfigureAwait(false);
+        if (_stream is { } stream)
+        {
+            await stream.ReleaseSnapshotAsync("the session was removed").ConfigureAwait(false);
+        }
+
+        var plan = await new FdwCleanup(Source, Target, Settings, observer ?? NullObserver.Instance) { KeepRecord = keepRecord }.ApplyAsync(cancellationToken).ConfigureAwait(false);
+        Interlocked.Exchange(ref _stream, null);
+        return plan;
     }
 
     /// <summary>
@@ -71,6 +185,22 @@ public sealed class SchemaToSchemaMigrator
     {
         await using var connection = await Target.OpenAsync(cancellationToken).ConfigureAwait(false);
         await Migrator(observer).RestoreFromJournalAsync(connection, cancellationToken).ConfigureAwait(false);
+        await WarnOfRetainedWalAsync(connection, observer, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A slot far behind keeps WAL until the source's disk fills: every call of the session says so.</summary>
+    private async Task WarnOfRetainedWalAsync(Npgsql.NpgsqlConnection connection, IOperationObserver? observer, CancellationToken cancellationToken)
+    {
+        if (observer is null || await Stream.StreamPosition.ReadAsync(connection, Settings.ServerName, cancellationToken).ConfigureAwait(false) is null)
+        {
+            return;
+        }
+
+        var state = await Stream.ChangeStreamStates.ReadAsync(Source, connection, Settings.ServerName, _stream?.Snapshot is not null, cancellationToken).ConfigureAwait(false);
+        if (Stream.ChangeStreamStates.Warning(state) is { } warning)
+        {
+            observer.Warning(warning);
+        }
     }
 
     /// <summary>
@@ -92,7 +222,20 @@ public sealed class SchemaToSchemaMigrator
     public Task<TableMigrationResult> MigrateAsync(TableMigrationRequest request, MigrationStrategy strategy, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return Migrator(observer).MigrateAsync(request, strategy, cancellationToken);
+        return _stream is null ? Migrator(observer).MigrateAsync(request, strategy, cancellationToken) : MigrateInStreamAsync(request, strategy, observer, cancellationToken);
+    }
+
+    /// <summary>A table of a change stream session goes through a run, which reads the stream's snapshot.</summary>
+    private async Task<TableMigrationResult> MigrateInStreamAsync(TableMigrationRequest request, MigrationStrategy strategy, IOperationObserver? observer, CancellationToken cancellationToken)
+    {
+        var plan = await PlanRunAsync([new Run.RunTable(request, strategy)], observer, cancellationToken).ConfigureAwait(false);
+        if (plan.Failures.Count > 0)
+        {
+            throw plan.Failures[0].Error;
+        }
+
+        await using var run = await StartRunAsync(plan, observer, cancellationToken).ConfigureAwait(false);
+        return (await run.MigrateGroupAsync(0, observer, cancellationToken).ConfigureAwait(false))[0];
     }
 
     /// <summary>
@@ -226,11 +369,13 @@ public sealed class SchemaToSchemaMigrator
     /// latest unfinished run of this session over the same tables (whose committed tables it checks
     /// and skips). A run of several tables is recorded in the target's ledger (see <see cref="RunsAsync"/>).
     /// </summary>
-    public Task<Run.MigrationRun> StartRunAsync(Run.RunPlan plan, Run.RunOptions options, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
+    public async Task<Run.MigrationRun> StartRunAsync(Run.RunPlan plan, Run.RunOptions options, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(options);
-        return Run.MigrationRun.StartAsync(plan, Source, Target, Migrator, Settings.ServerName, options, observer ?? NullObserver.Instance, cancellationToken);
+        var streamSnapshot = await StreamSnapshotAsync(plan, observer, cancellationToken).ConfigureAwait(false);
+        return await Run.MigrationRun.StartAsync(plan, Source, Target, Migrator, Settings.ServerName, options, observer ?? NullObserver.Instance, cancellationToken,
+            streamSnapshot, _stream?.SnapshotTakenAt).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -247,6 +392,8 @@ public sealed class SchemaToSchemaMigrator
     public IReadOnlyDictionary<(string Schema, string Table), MigratedMap> Maps => _maps;
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Schema, string Table), MigratedMap> _maps = new();
+
+    private Stream.ChangeStreamSession? _stream;
 
     private TableMigrator Migrator(IOperationObserver? observer) =>
         new(Source, Target, Settings, observer ?? NullObserver.Instance) { Migrated = map => _maps[(map.TargetSchema, map.TargetTable)] = map };

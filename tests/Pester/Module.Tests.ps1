@@ -7,7 +7,7 @@ Describe 'The Confiture module' {
     It 'exports exactly the cmdlets of the design' {
         (Get-Command -Module Confiture).Name | Sort-Object | Should -Be @(
             'Connect-ConfitureDatabase', 'Enable-ConfitureFdw', 'Export-ConfitureReport', 'Get-ConfitureMigration', 'Get-ConfitureStrategy',
-            'Invoke-ConfitureTableMigration', 'Remove-ConfitureFdw', 'Test-ConfitureCutover', 'Test-ConfitureMigration')
+            'Invoke-ConfitureTableMigration', 'Remove-ConfitureFdw', 'Sync-ConfitureMigration', 'Test-ConfitureCutover', 'Test-ConfitureMigration')
     }
 
     It 'declares an output type on every cmdlet' {

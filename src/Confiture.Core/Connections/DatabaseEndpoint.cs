@@ -153,6 +153,13 @@ public sealed class DatabaseEndpoint : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The settings for a replication connection to this database (a change stream's walsender),
+    /// with these startup options added; never pooled, as a walsender session is not reusable.
+    /// </summary>
+    internal string ReplicationConnectionString(string options) =>
+        new NpgsqlConnectionStringBuilder(_settings.ConnectionString) { Options = _settings.Options + " " + options, Pooling = false }.ConnectionString;
+
     private void UseConnectionCheck()
     {
         lock (_gate)

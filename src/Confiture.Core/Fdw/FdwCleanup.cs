@@ -28,6 +28,14 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await SetupLocks.TakeAsync(connection, settings.ServerName, null, observer, cancellationToken).ConfigureAwait(false);
         var work = await PlanAsync(connection, cancellationToken).ConfigureAwait(false);
+        if (work.StreamObjects.Count > 0)
+        {
+            // On the source, before the record forgets them: an abandoned slot keeps WAL until the disk fills.
+            await Stream.ChangeStreamCleanup.DropAsync(source,
+                work.StreamObjects.FirstOrDefault(i => i.Kind == SetupRecord.ReplicationSlot)?.Name,
+                work.StreamObjects.FirstOrDefault(i => i.Kind == SetupRecord.Publication)?.Name, observer, cancellationToken).ConfigureAwait(false);
+        }
+
         var statement = SqlStatement.Plain("updating the setup record");
         try
         {
@@ -48,6 +56,10 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
             else
             {
                 await SetupRecord.ReplaceItemsAsync(connection, settings.ServerName, work.Remaining, cancellationToken).ConfigureAwait(false);
+                if (work.StreamObjects.Count > 0)
+                {
+                    await Stream.StreamPosition.DeleteAsync(connection, settings.ServerName, cancellationToken).ConfigureAwait(false);
+                }
             }
 
             if (work.HasRecord && !KeepRecord)
@@ -113,7 +125,7 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
                     settings.ServerName, "Check -ServerName; Confiture only removes what it created.");
             }
 
-            return new CleanupWork(new FdwPlan(statements, warnings, dropped), identity, false, null);
+            return new CleanupWork(new FdwPlan(statements, warnings, dropped), identity, false, null, []);
         }
 
         await CheckSessionAsync(connection, identity, server, ours, cancellationToken).ConfigureAwait(false);
@@ -192,7 +204,8 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
         }
 
         // The record keeps what is left only while the server is: without it nothing refers to them.
-        return new CleanupWork(new FdwPlan(statements, warnings, dropped), identity, true, keepServer ? remaining : null);
+        return new CleanupWork(new FdwPlan(statements, warnings, dropped), identity, true, keepServer ? remaining : null,
+            ours.Of(SetupRecord.ReplicationSlot).Concat(ours.Of(SetupRecord.Publication)).ToList());
     }
 
     /// <summary>
@@ -327,5 +340,6 @@ internal sealed class FdwCleanup(DatabaseEndpoint source, DatabaseEndpoint targe
     /// <param name="Identity">The target database's identity.</param>
     /// <param name="HasRecord">Whether the record lists the server.</param>
     /// <param name="Remaining">What the record still lists afterwards; null when the server goes and its row with it.</param>
-    private sealed record CleanupWork(FdwPlan Plan, SetupRecord.Identity? Identity, bool HasRecord, List<SetupRecord.Item>? Remaining);
+    /// <param name="StreamObjects">The change stream's slot and publication on the source, dropped there first.</param>
+    private sealed record CleanupWork(FdwPlan Plan, SetupRecord.Identity? Identity, bool HasRecord, List<SetupRecord.Item>? Remaining, IReadOnlyList<SetupRecord.Item> StreamObjects);
 }

@@ -415,6 +415,8 @@ internal sealed class FdwSetup(DatabaseEndpoint source, DatabaseEndpoint target,
         var kept = new List<SetupRecord.Item>();
         var schemas = await SqlExecutor.ListAsync(connection, "SELECT nspname::text FROM pg_namespace", r => r.GetString(0), cancellationToken).ConfigureAwait(false);
         kept.AddRange(ours.Of(SetupRecord.SchemaKind).Where(i => schemas.Contains(i.Name, StringComparer.Ordinal)));
+        // A change stream's publication and slot live on the source: the stream's own setup and cleanup settle them.
+        kept.AddRange(ours.Of(SetupRecord.Publication).Concat(ours.Of(SetupRecord.ReplicationSlot)));
         if (server is not null)
         {
             var mappings = await SqlExecutor.ListAsync(connection,

@@ -13,6 +13,8 @@ internal static class SetupRecord
     public const string UserMapping = "user mapping";
     public const string SchemaKind = "schema";
     public const string ForeignTable = "foreign table";
+    public const string Publication = "publication";
+    public const string ReplicationSlot = "replication slot";
 
     /// <summary>Which database this is: its OID within its cluster, and the cluster's identifier.</summary>
     public sealed record Identity(uint DatabaseOid, long SystemIdentifier)

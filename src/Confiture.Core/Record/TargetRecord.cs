@@ -62,7 +62,7 @@ internal static class TargetRecord
         $"""
         CREATE TABLE IF NOT EXISTS {Schema}.setup_object (
             server_name text NOT NULL REFERENCES {Schema}.setup ON UPDATE CASCADE ON DELETE CASCADE,
-            kind text NOT NULL CHECK (kind IN ('user mapping', 'schema', 'foreign table')),
+            kind text NOT NULL CHECK (kind IN ('user mapping', 'schema', 'foreign table', 'publication', 'replication slot')),
             schema_name text NOT NULL DEFAULT '',
             name text NOT NULL,
             PRIMARY KEY (server_name, kind, schema_name, name))
@@ -151,6 +151,23 @@ internal static class TargetRecord
             verified_by text NOT NULL DEFAULT current_user,
             PRIMARY KEY (target_schema, target_table))
         """,
+        // A change stream's objects on the source are listed in setup_object too. A record written
+        // before they existed has the narrower CHECK: replaced, whatever it was, in one statement.
+        $"""
+        ALTER TABLE {Schema}.setup_object DROP CONSTRAINT IF EXISTS setup_object_kind_check,
+            ADD CONSTRAINT setup_object_kind_check CHECK (kind IN ('user mapping', 'schema', 'foreign table', 'publication', 'replication slot'))
+        """,
+        // Where each session's change stream stands: the end LSN of the last source transaction
+        // applied to the target, written in the same transaction as its changes.
+        $"""
+        CREATE TABLE IF NOT EXISTS {Schema}.stream_position (
+            server_name text PRIMARY KEY REFERENCES {Schema}.setup ON UPDATE CASCADE ON DELETE CASCADE,
+            slot_name text NOT NULL,
+            publication text NOT NULL,
+            applied_lsn pg_lsn NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now(),
+            changes_applied bigint NOT NULL DEFAULT 0)
+        """,
     ];
 
     /// <summary>Creates whatever of the record is missing, inside the caller's transaction.</summary>
@@ -199,7 +216,7 @@ internal static class TargetRecord
     public static Task<bool> ExistsAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
         SqlExecutor.ScalarAsync<bool>(connection, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", cancellationToken, Schema);
 
-    private static readonly string[] TableNames = ["table_map", "setup", "setup_object", "deferred_definition", "sync_mark", "run", "run_table", "verification"];
+    private static readonly string[] TableNames = ["table_map", "setup", "setup_object", "deferred_definition", "sync_mark", "run", "run_table", "verification", "stream_position"];
 
     private static long TableCount => TableNames.Length;
 }

@@ -59,7 +59,7 @@ public sealed class MigrationRun : IAsyncDisposable
 
     internal static async Task<MigrationRun> StartAsync(
         RunPlan plan, DatabaseEndpoint source, DatabaseEndpoint target, Func<IOperationObserver, TableMigrator> migrator, string serverName,
-        RunOptions options, IOperationObserver observer, CancellationToken cancellationToken)
+        RunOptions options, IOperationObserver observer, CancellationToken cancellationToken, string? streamSnapshot = null, DateTimeOffset? streamSnapshotAt = null)
     {
         options.Validate();
         if (plan.Groups.Count == 1 && plan.Groups[0].Plans.Count == 1)
@@ -71,17 +71,22 @@ public sealed class MigrationRun : IAsyncDisposable
                     plan.Groups[0].Plans[0].Request.SourceTable, "Name every table of the run to resume, or migrate this table again without -Resume.");
             }
 
-            // A table alone reads a snapshot of its own, as it always has (and -Parallel shares its own).
-            return new MigrationRun(plan, target, migrator, null, null, null, null);
+            // A table alone reads a snapshot of its own, as it always has (and -Parallel shares its own);
+            // in a change stream's session it reads the slot's, which the session holds open.
+            return new MigrationRun(plan, target, migrator, null, null, streamSnapshot, streamSnapshotAt);
         }
 
         var connection = await source.OpenAsync(cancellationToken).ConfigureAwait(false);
         MigrationRun? run = null;
         try
         {
-            var transaction = await ReadSnapshot.BeginAsync(connection, observer, cancellationToken).ConfigureAwait(false);
-            var exported = await SqlExecutor.ListAsync(connection, "SELECT pg_export_snapshot(), transaction_timestamp(), pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-                r => (Id: r.GetString(0), At: r.GetFieldValue<DateTimeOffset>(1), Xmin: r.GetInt64(2)), cancellationToken).ConfigureAwait(false);
+            // In a change stream's session every table reads the slot's snapshot, so the stream starts
+            // exactly where the copy ends; otherwise the run exports one of its own.
+            var transaction = await ReadSnapshot.BeginAsync(connection, observer, cancellationToken, streamSnapshot).ConfigureAwait(false);
+            var exported = await SqlExecutor.ListAsync(connection,
+                "SELECT coalesce($1::text, pg_export_snapshot()), transaction_timestamp(), pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+                r => (Id: r.GetString(0), At: streamSnapshotAt ?? r.GetFieldValue<DateTimeOffset>(1), Xmin: r.GetInt64(2)), cancellationToken,
+                streamSnapshot).ConfigureAwait(false);
             run = new MigrationRun(plan, target, migrator, connection, transaction, exported[0].Id, exported[0].At);
             run.RowEstimates = await EstimatesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
             await run.OpenLedgerAsync(serverName, options, exported[0].Xmin, observer, cancellationToken).ConfigureAwait(false);

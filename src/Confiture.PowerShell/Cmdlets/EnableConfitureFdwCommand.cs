@@ -65,6 +65,13 @@ public sealed class EnableConfitureFdwCommand : ConfitureCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>
+    /// Also sets up a change stream on the source (a publication and a logical replication slot)
+    /// whose snapshot the session's migrations read, for Sync-ConfitureMigration to apply afterwards.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter ChangeStream { get; set; }
+
     /// <inheritdoc />
     protected override void ProcessRecord() => Guard(() =>
     {
@@ -80,15 +87,18 @@ public sealed class EnableConfitureFdwCommand : ConfitureCmdlet
             Force = Force,
         });
         var plan = Run((observer, token) => migrator.PlanSetupFdwAsync(observer, token));
+        IReadOnlyList<string> stream = ChangeStream ? Run((observer, token) => migrator.PlanChangeStreamAsync(observer, token)) : [];
         var description = $"Set up postgres_fdw on {Target} (server \"{ServerName}\" -> {Source}, foreign schema \"{ForeignSchema}\"):"
-            + Environment.NewLine + string.Join(Environment.NewLine, plan.Statements.Select(s => "  " + s.Display + ";"));
+            + Environment.NewLine + string.Join(Environment.NewLine, plan.Statements.Select(s => "  " + s.Display + ";").Concat(stream.Select(s => "  " + s)));
         if (!Confirmation.ShouldProcess(this, description, $"Set up postgres_fdw on {Target}?", "Enable-ConfitureFdw", Force,
             "Add -Confirm:$false to set up without a question, as an unattended run must.", Target))
         {
             return;
         }
 
-        var applied = Run((observer, token) => migrator.SetupFdwAsync(observer, token));
+        var applied = ChangeStream
+            ? Run((observer, token) => migrator.SetupChangeStreamAsync(observer, token))
+            : Run((observer, token) => migrator.SetupFdwAsync(observer, token));
         var migration = new ConfitureMigration(Source, Target, migrator, applied.Tables);
         SessionRegistry.Remember(migration);
         WriteObject(migration);

@@ -355,10 +355,11 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
         var alone = _pending.Count == 1;
         var strategies = _pending.Select(p => p.Strategy switch
         {
-            StrategyChoice.Fdw when !alone && p.PipedAdvice => MigrationStrategy.Copy,
+            StrategyChoice.Fdw when (!alone || migration.Migrator.HasChangeStream) && p.PipedAdvice => MigrationStrategy.Copy,
             StrategyChoice.Fdw => MigrationStrategy.Fdw,
             StrategyChoice.Copy => MigrationStrategy.Copy,
-            _ when !alone => MigrationStrategy.Copy,
+            // A change stream's snapshot, like a run's, is read by Copy only.
+            _ when !alone || migration.Migrator.HasChangeStream => MigrationStrategy.Copy,
             _ => Run((_, token) => migration.Migrator.AnalyzeTablesAsync(p.Request.SourceSchema, [p.Request.SourceTable], cancellationToken: token))[0].Strategy,
         }).ToArray();
         if (!alone && strategies.Contains(MigrationStrategy.Fdw))

@@ -59,6 +59,12 @@ internal static class ErrorRecords
         ConfitureErrorKind.ServerError => ErrorCategory.NotSpecified,
         ConfitureErrorKind.SessionNotFound => ErrorCategory.ObjectNotFound,
         ConfitureErrorKind.SourceMismatch => ErrorCategory.InvalidArgument,
+        ConfitureErrorKind.WalLevelNotLogical or ConfitureErrorKind.NoChangeStream => ErrorCategory.NotEnabled,
+        ConfitureErrorKind.ReplicationNotAllowed or ConfitureErrorKind.PublicationNotAllowed => ErrorCategory.PermissionDenied,
+        ConfitureErrorKind.ReplicationSlotsExhausted => ErrorCategory.LimitsExceeded,
+        ConfitureErrorKind.ReplicaIdentityMissing or ConfitureErrorKind.ChangeStreamSchemaChanged => ErrorCategory.InvalidData,
+        ConfitureErrorKind.ChangeStreamSnapshotGone => ErrorCategory.InvalidOperation,
+        ConfitureErrorKind.ChangeStreamFailed => ErrorCategory.WriteError,
         _ => ErrorCategory.InvalidOperation,
     };
 

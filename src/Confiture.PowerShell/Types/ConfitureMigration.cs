@@ -38,6 +38,9 @@ public sealed class ConfitureMigration
     /// <summary>The source tables imported as foreign tables.</summary>
     public string[] Tables { get; }
 
+    /// <summary>Whether the session streams the source's changes (Enable-ConfitureFdw -ChangeStream; applied by Sync-ConfitureMigration).</summary>
+    public bool ChangeStream => Migrator.HasChangeStream;
+
     /// <summary>When the session was set up.</summary>
     public DateTimeOffset CreatedAt { get; }
 
