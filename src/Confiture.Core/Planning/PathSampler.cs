@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using System.Globalization;
+using Confiture.Core.Connections;
+using Confiture.Core.Migration;
+using Confiture.Core.Sql;
+using Npgsql;
+
+namespace Confiture.Core.Planning;
+
+/// <summary>
+/// Times the first rows of a table through each path, into a temporary table of the target table's
+/// shape (its defaults, checks, generated columns and indexes) inside a transaction that is rolled
+/// back: nothing is written to the target table, and nothing stays on either server.
+/// </summary>
+internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrator, string foreignSchema)
+{
+    private const string Sample = "confiture_plan_sample";
+    private const string QualifiedSample = "pg_temp." + Sample;
+
+    /// <summary>Rows of the small sample, which measures the fixed cost.</summary>
+    private const int StartupRows = 10;
+
+    /// <summary>Rows of the probe that sizes the large sample.</summary>
+    private const int ProbeRows = 1000;
+
+    /// <summary>About how long the large sample of Copy takes (Fdw's takes its own time on the same rows).</summary>
+    private const double LargeSampleSeconds = 0.15;
+
+    /// <summary>What the samples measured.</summary>
+    /// <param name="Copy">The Copy path's cost.</param>
+    /// <param name="Fdw">The Fdw path's cost; null when it was not sampled.</param>
+    /// <param name="FdwFailure">Why the Fdw sample failed, when it did.</param>
+    /// <param name="RowWidth">The average bytes of row data of the sampled rows.</param>
+    public sealed record Result(PathCost Copy, PathCost? Fdw, string? FdwFailure, double RowWidth);
+
+    /// <param name="target">An open target connection without a transaction.</param>
+    /// <param name="plan">The table's Copy plan (its columns and conversions, as a load would run them).</param>
+    /// <param name="maxRows">Most rows of the large sample (the table's rows at most).</param>
+    /// <param name="fdw">Whether to sample the Fdw path too.</param>
+    /// <param name="cancellationToken">Stops the work.</param>
+    public async Task<Result> MeasureAsync(NpgsqlConnection target, MigrationPlan plan, long maxRows, bool fdw, CancellationToken cancellationToken)
+    {
+        await using var sourceConnection = await source.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await target.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(target, $"CREATE TEMP TABLE {Sample} (LIKE {plan.QualifiedTarget} INCLUDING ALL) ON COMMIT DROP", cancellationToken).ConfigureAwait(false);
+        var oid = await RowWriter.TemporaryTableOidAsync(target, QualifiedSample, cancellationToken).ConfigureAwait(false);
+        await DetachSequencesAsync(target, oid, cancellationToken).ConfigureAwait(false);
+        var sample = plan with { QualifiedTarget = QualifiedSample, TargetOid = oid, TargetKind = 'r' };
+
+        // A few rows measure the fixed cost, a probe the rough row cost, which sizes the large sample
+        // to about LargeSampleSeconds: enough to time above the noise, little enough to stay quick.
+        var smallRows = Math.Min(StartupRows, maxRows);
+        var copySmall = await TimeCopyAsync(sourceConnection, target, sample, smallRows, cancellationToken).ConfigureAwait(false);
+        var probeRows = Math.Min(ProbeRows, maxRows);
+        var probe = await TimeCopyAsync(sourceConnection, target, sample, probeRows, cancellationToken).ConfigureAwait(false);
+        var rough = PathCost.From(copySmall.Rows, copySmall.Seconds, probe.Rows, probe.Seconds).SecondsPerRow;
+        var rows = rough > 0 ? Math.Clamp((long)(LargeSampleSeconds / rough), probeRows, maxRows) : maxRows;
+
+        var foreignKeys = await ForeignKeysAsync(target, plan.TargetOid, cancellationToken).ConfigureAwait(false);
+        if (foreignKeys.Count > 0)
+        {
+            await ReferenceSampleAsync(sourceConnection, target, sample, rows, foreignKeys, cancellationToken).ConfigureAwait(false);
+        }
+
+        var copyLarge = await TimeCopyAsync(sourceConnection, target, sample, rows, cancellationToken).ConfigureAwait(false);
+        var copy = PathCost.From(copySmall.Rows, copySmall.Seconds, copyLarge.Rows, copyLarge.Seconds);
+        var width = await SampleWidthAsync(sourceConnection, plan, rows, cancellationToken).ConfigureAwait(false);
+
+        PathCost? fdwCost = null;
+        string? failure = null;
+        if (fdw)
+        {
+            await ExecuteAsync(target, "SAVEPOINT confiture_plan_fdw", cancellationToken).ConfigureAwait(false);
+            try
+            {
+                // The first statement through the foreign server on a target session opens postgres_fdw's
+                // connection to the source; pooled sessions keep it, so a load seldom pays it: not timed.
+                await TimeFdwAsync(target, sample, smallRows, cancellationToken).ConfigureAwait(false);
+                var fdwSmall = await TimeFdwAsync(target, sample, smallRows, cancellationToken).ConfigureAwait(false);
+                var fdwLarge = await TimeFdwAsync(target, sample, rows, cancellationToken).ConfigureAwait(false);
+                fdwCost = PathCost.From(fdwSmall.Rows, fdwSmall.Seconds, fdwLarge.Rows, fdwLarge.Seconds);
+            }
+            catch (PostgresException ex)
+            {
+                // A foreign table out of date with the source, or a source the target cannot reach:
+                // the load would fail the same way, so Fdw is not advised.
+                await ExecuteAsync(target, "ROLLBACK TO SAVEPOINT confiture_plan_fdw", cancellationToken).ConfigureAwait(false);
+                failure = ex.MessageText;
+            }
+        }
+
+        await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+        return new Result(copy, fdwCost, failure, width);
+    }
+
+    /// <summary>
+    /// A copied default such as a serial's nextval('t_id_seq') would draw from the target's own
+    /// sequence, which no rollback puts back: each such column draws from a temporary sequence instead.
+    /// </summary>
+    private static async Task DetachSequencesAsync(NpgsqlConnection target, uint oid, CancellationToken cancellationToken)
+    {
+        var columns = await SqlExecutor.ListAsync(target,
+            """
+            SELECT a.attname FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+            WHERE d.adrelid = $1 AND pg_get_expr(d.adbin, d.adrelid) ~* 'nextval|currval|setval'
+            ORDER BY a.attnum
+            """,
+            r => r.GetString(0), cancellationToken, oid).ConfigureAwait(false);
+        for (var i = 0; i < columns.Count; i++)
+        {
+            var sequence = $"pg_temp.confiture_plan_sequence_{i.ToString(CultureInfo.InvariantCulture)}";
+            await ExecuteAsync(target, $"CREATE TEMP SEQUENCE {sequence}", cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(target, $"ALTER TABLE {QualifiedSample} ALTER COLUMN {SqlText.Identifier(columns[i])} SET DEFAULT nextval({SqlText.Literal(sequence)})", cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The referencing columns of each foreign key of the target table.</summary>
+    public static async Task<IReadOnlyList<string[]>> ForeignKeysAsync(NpgsqlConnection target, uint oid, CancellationToken cancellationToken) =>
+        await SqlExecutor.ListAsync(target,
+            """
+            SELECT array(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY AS k (attnum, n)
+                         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum ORDER BY k.n)
+            FROM pg_constraint c WHERE c.conrelid = $1 AND c.contype = 'f' ORDER BY c.conname
+            """,
+            r => r.GetFieldValue<string[]>(0), cancellationToken, oid).ConfigureAwait(false);
+
+    /// <summary>
+    /// A temporary table cannot reference the target's tables, and a foreign-key check per row is a
+    /// large part of a load: each key of the target table gets a temporary copy of the keys the
+    /// sampled rows reference (from a first, untimed load of the sample), and the sample table a
+    /// foreign key to it, so the timed loads below check every row as the real load will.
+    /// </summary>
+    private async Task ReferenceSampleAsync(
+        NpgsqlConnection source, NpgsqlConnection target, MigrationPlan sample, long rows, IReadOnlyList<string[]> foreignKeys, CancellationToken cancellationToken)
+    {
+        await TimeCopyAsync(source, target, sample, rows, cancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < foreignKeys.Count; i++)
+        {
+            var parent = $"confiture_plan_parent_{i.ToString(CultureInfo.InvariantCulture)}";
+            var columns = SqlText.IdentifierList(foreignKeys[i]);
+            var present = string.Join(" AND ", foreignKeys[i].Select(c => $"{SqlText.Identifier(c)} IS NOT NULL"));
+            await ExecuteAsync(target, $"CREATE TEMP TABLE {parent} ON COMMIT DROP AS SELECT DISTINCT {columns} FROM {QualifiedSample} WHERE {present}", cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(target, $"ALTER TABLE pg_temp.{parent} ADD UNIQUE ({columns})", cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(target, $"ALTER TABLE {QualifiedSample} ADD FOREIGN KEY ({columns}) REFERENCES pg_temp.{parent} ({columns}) NOT VALID", cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The average bytes of row data (as pg_stats counts them) of the rows the samples take.</summary>
+    private static async Task<double> SampleWidthAsync(NpgsqlConnection source, MigrationPlan plan, long rows, CancellationToken cancellationToken)
+    {
+        var sum = string.Join(" + ", plan.Columns.Select(c => $"coalesce(pg_column_size({SqlText.Identifier(c.Source.Name)}), 0)"));
+        return await SqlExecutor.ScalarAsync<double>(source,
+            $"SELECT coalesce(avg({sum}), 0)::float8 FROM (SELECT * FROM {plan.QualifiedSource} LIMIT {rows.ToString(CultureInfo.InvariantCulture)}) s",
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<(long Rows, double Seconds)> TimeCopyAsync(
+        NpgsqlConnection source, NpgsqlConnection target, MigrationPlan sample, long rows, CancellationToken cancellationToken)
+    {
+        await ExecuteAsync(target, $"TRUNCATE {QualifiedSample}", cancellationToken).ConfigureAwait(false);
+        var format = sample.Binary ? "binary" : "text";
+        var export = $"COPY ({sample.SourceSelect()} LIMIT {rows.ToString(CultureInfo.InvariantCulture)}) TO STDOUT (FORMAT {format})";
+        // Timed as a load runs it: the read snapshot, the settings on both sessions, the stream.
+        var clock = Stopwatch.StartNew();
+        await using (await ReadSnapshot.BeginAsync(source, NullObserver.Instance, cancellationToken).ConfigureAwait(false))
+        {
+            var moved = await migrator.CopyPartAsync(source, target, sample, export, sample.ImportSql(freeze: false), _ => { }, cancellationToken).ConfigureAwait(false);
+            return (moved, clock.Elapsed.TotalSeconds);
+        }
+    }
+
+    private async Task<(long Rows, double Seconds)> TimeFdwAsync(NpgsqlConnection target, MigrationPlan sample, long rows, CancellationToken cancellationToken)
+    {
+        await ExecuteAsync(target, $"TRUNCATE {QualifiedSample}", cancellationToken).ConfigureAwait(false);
+        var clock = Stopwatch.StartNew();
+        await sample.Settings.ApplyAsync(target, NullObserver.Instance, cancellationToken).ConfigureAwait(false);
+        var moved = await SqlExecutor.ExecuteAsync(target,
+            SqlStatement.Plain($"{sample.InsertSql(foreignSchema)} LIMIT {rows.ToString(CultureInfo.InvariantCulture)}"), NullObserver.Instance, cancellationToken).ConfigureAwait(false);
+        return (moved, clock.Elapsed.TotalSeconds);
+    }
+
+    private static Task<int> ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken) =>
+        SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(sql), NullObserver.Instance, cancellationToken);
+}

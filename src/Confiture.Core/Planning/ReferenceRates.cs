@@ -1,0 +1,30 @@
+namespace Confiture.Core.Planning;
+
+/// <summary>
+/// The figures the planner falls back on where it cannot sample (no target table yet) and the costs
+/// a sample cannot see, measured with bench/Invoke-Benchmark.ps1 (bench/RESULTS.md: 2 cores,
+/// PostgreSQL 15, both servers on one machine).
+/// </summary>
+internal static class ReferenceRates
+{
+    /// <summary>Source bytes (pg_table_size) per second through Copy: 74-91 MB/s on the narrow and wide bench tables.</summary>
+    public const double CopyBytesPerSecond = 80e6;
+
+    /// <summary>Source bytes per second through Fdw: 34-41 MB/s on the same tables.</summary>
+    public const double FdwBytesPerSecond = 37e6;
+
+    /// <summary>The fixed cost of one load besides its rows, for a table that cannot be sampled.</summary>
+    public const double StartupSeconds = 0.02;
+
+    /// <summary>
+    /// What a load runs besides its rows and the sample cannot see (the table lock, the record of its
+    /// map, the sequences): about 10 ms a table in the whole-database bench.
+    /// </summary>
+    public const double TableSeconds = 0.01;
+
+    /// <summary>
+    /// A temporary table writes no WAL; the target table does. The sample's row cost is multiplied
+    /// by this to stand for the WAL a load into the real table writes.
+    /// </summary>
+    public const double WalFactor = 1.0;
+}
