@@ -23,8 +23,11 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
     /// <summary>Rows of the probe that sizes the large sample.</summary>
     private const int ProbeRows = 1000;
 
-    /// <summary>About how long the large sample of Copy takes (Fdw's takes its own time on the same rows).</summary>
-    private const double LargeSampleSeconds = 0.15;
+    /// <summary>About how long the largest sample of Copy takes (Fdw's takes its own time on the same rows).</summary>
+    private const double LargeSampleSeconds = 0.08;
+
+    /// <summary>Timings per sample, of which the median counts.</summary>
+    private const int Repeats = 3;
 
     /// <summary>What the samples measured.</summary>
     /// <param name="Copy">The Copy path's cost.</param>
@@ -49,12 +52,20 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
 
         // A few rows measure the fixed cost, a probe the rough row cost, which sizes the large sample
         // to about LargeSampleSeconds: enough to time above the noise, little enough to stay quick.
+        // Each timing is the median of a few, Copy and Fdw in turn, so that a moment of contention
+        // on a shared machine moves neither path alone.
         var smallRows = Math.Min(StartupRows, maxRows);
-        var copySmall = await TimeCopyAsync(sourceConnection, target, sample, smallRows, cancellationToken).ConfigureAwait(false);
+        var copySmall = await MedianAsync(() => TimeCopyAsync(sourceConnection, target, sample, smallRows, cancellationToken)).ConfigureAwait(false);
         var probeRows = Math.Min(ProbeRows, maxRows);
         var probe = await TimeCopyAsync(sourceConnection, target, sample, probeRows, cancellationToken).ConfigureAwait(false);
-        var rough = PathCost.From(copySmall.Rows, copySmall.Seconds, probe.Rows, probe.Seconds).SecondsPerRow;
-        var rows = rough > 0 ? Math.Clamp((long)(LargeSampleSeconds / rough), probeRows, maxRows) : maxRows;
+        var rows = Size(copySmall, probe, probeRows, maxRows);
+        if (rows > probeRows)
+        {
+            // The first thousand rows cost more each than the next ones (caches, buffers): a first
+            // sample of the size they suggest sizes the ones that count.
+            var first = await TimeCopyAsync(sourceConnection, target, sample, rows, cancellationToken).ConfigureAwait(false);
+            rows = Size(copySmall, first, rows, maxRows);
+        }
 
         var foreignKeys = await ForeignKeysAsync(target, plan.TargetOid, cancellationToken).ConfigureAwait(false);
         if (foreignKeys.Count > 0)
@@ -62,35 +73,89 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
             await ReferenceSampleAsync(sourceConnection, target, sample, rows, foreignKeys, cancellationToken).ConfigureAwait(false);
         }
 
-        var copyLarge = await TimeCopyAsync(sourceConnection, target, sample, rows, cancellationToken).ConfigureAwait(false);
-        var copy = PathCost.From(copySmall.Rows, copySmall.Seconds, copyLarge.Rows, copyLarge.Seconds);
-        var width = await SampleWidthAsync(sourceConnection, plan, rows, cancellationToken).ConfigureAwait(false);
-
-        PathCost? fdwCost = null;
         string? failure = null;
+        (long Rows, double Seconds)? fdwSmall = null;
         if (fdw)
         {
             await ExecuteAsync(target, "SAVEPOINT confiture_plan_fdw", cancellationToken).ConfigureAwait(false);
-            try
+            // The first statement through the foreign server on a target session opens postgres_fdw's
+            // connection to the source; pooled sessions keep it, so a load seldom pays it: not timed.
+            failure = await TryFdwAsync(target, () => TimeFdwAsync(target, sample, smallRows, cancellationToken), cancellationToken).ConfigureAwait(false);
+            if (failure is null)
             {
-                // The first statement through the foreign server on a target session opens postgres_fdw's
-                // connection to the source; pooled sessions keep it, so a load seldom pays it: not timed.
-                await TimeFdwAsync(target, sample, smallRows, cancellationToken).ConfigureAwait(false);
-                var fdwSmall = await TimeFdwAsync(target, sample, smallRows, cancellationToken).ConfigureAwait(false);
-                var fdwLarge = await TimeFdwAsync(target, sample, rows, cancellationToken).ConfigureAwait(false);
-                fdwCost = PathCost.From(fdwSmall.Rows, fdwSmall.Seconds, fdwLarge.Rows, fdwLarge.Seconds);
-            }
-            catch (PostgresException ex)
-            {
-                // A foreign table out of date with the source, or a source the target cannot reach:
-                // the load would fail the same way, so Fdw is not advised.
-                await ExecuteAsync(target, "ROLLBACK TO SAVEPOINT confiture_plan_fdw", cancellationToken).ConfigureAwait(false);
-                failure = ex.MessageText;
+                fdwSmall = await MedianAsync(() => TimeFdwAsync(target, sample, smallRows, cancellationToken)).ConfigureAwait(false);
             }
         }
 
+        // The two larger samples in turn, Copy and Fdw, each several times: their medians count.
+        var half = Math.Max(1, rows / 2);
+        var copyHalf = new List<double>(Repeats);
+        var copyLarge = new List<double>(Repeats);
+        var fdwHalf = new List<double>(Repeats);
+        var fdwLarge = new List<double>(Repeats);
+        for (var i = 0; i < Repeats; i++)
+        {
+            copyHalf.Add((await TimeCopyAsync(sourceConnection, target, sample, half, cancellationToken).ConfigureAwait(false)).Seconds);
+            copyLarge.Add((await TimeCopyAsync(sourceConnection, target, sample, rows, cancellationToken).ConfigureAwait(false)).Seconds);
+            if (fdwSmall is not null && failure is null)
+            {
+                failure = await TryFdwAsync(target, async () =>
+                {
+                    fdwHalf.Add((await TimeFdwAsync(target, sample, half, cancellationToken).ConfigureAwait(false)).Seconds);
+                    fdwLarge.Add((await TimeFdwAsync(target, sample, rows, cancellationToken).ConfigureAwait(false)).Seconds);
+                }, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        var copy = PathCost.From(copySmall.Seconds, half, Median(copyHalf), rows, Median(copyLarge));
+        var fdwCost = fdwSmall is { } small && failure is null ? PathCost.From(small.Seconds, half, Median(fdwHalf), rows, Median(fdwLarge)) : null;
+        var width = await SampleWidthAsync(sourceConnection, plan, rows, cancellationToken).ConfigureAwait(false);
+
         await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
         return new Result(copy, fdwCost, failure, width);
+    }
+
+    /// <summary>
+    /// Runs one Fdw sample; a server error (a foreign table out of date with the source, a source
+    /// the target cannot reach) is returned, after going back to the savepoint: the load would fail
+    /// the same way, so Fdw is not advised.
+    /// </summary>
+    private static async Task<string?> TryFdwAsync(NpgsqlConnection target, Func<Task> sample, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await sample().ConfigureAwait(false);
+            return null;
+        }
+        catch (PostgresException ex)
+        {
+            await ExecuteAsync(target, "ROLLBACK TO SAVEPOINT confiture_plan_fdw", cancellationToken).ConfigureAwait(false);
+            return ex.MessageText;
+        }
+    }
+
+    /// <summary>Rows for a sample of about LargeSampleSeconds, from two timed ones, within the bounds.</summary>
+    private static long Size((long Rows, double Seconds) small, (long Rows, double Seconds) larger, long least, long most)
+    {
+        var perRow = PathCost.From(small.Seconds, small.Rows, small.Seconds, larger.Rows, larger.Seconds).SecondsPerRow;
+        return perRow > 0 ? Math.Clamp((long)(LargeSampleSeconds / perRow), least, most) : most;
+    }
+
+    private static async Task<(long Rows, double Seconds)> MedianAsync(Func<Task<(long Rows, double Seconds)>> sample)
+    {
+        var runs = new List<(long Rows, double Seconds)>(Repeats);
+        for (var i = 0; i < Repeats; i++)
+        {
+            runs.Add(await sample().ConfigureAwait(false));
+        }
+
+        return (runs[0].Rows, Median(runs.Select(r => r.Seconds).ToList()));
+    }
+
+    private static double Median(List<double> values)
+    {
+        values.Sort();
+        return values[values.Count / 2];
     }
 
     /// <summary>

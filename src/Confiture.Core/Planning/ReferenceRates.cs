@@ -13,8 +13,11 @@ internal static class ReferenceRates
     /// <summary>Source bytes per second through Fdw: 34-41 MB/s on the same tables.</summary>
     public const double FdwBytesPerSecond = 37e6;
 
-    /// <summary>The fixed cost of one load besides its rows, for a table that cannot be sampled.</summary>
-    public const double StartupSeconds = 0.02;
+    /// <summary>The fixed cost of a Copy load besides its rows (a read snapshot, two streams to open), for a table that cannot be sampled.</summary>
+    public const double CopyStartupSeconds = 0.02;
+
+    /// <summary>The fixed cost of an Fdw load besides its rows (one statement on the target), for a table that cannot be sampled.</summary>
+    public const double FdwStartupSeconds = 0.005;
 
     /// <summary>
     /// What a load runs besides its rows and the sample cannot see (the table lock, the record of its

@@ -18,7 +18,7 @@ public sealed record StrategyOptions
     public double? CopyRowsPerSecond { get; init; }
 
     /// <summary>Most rows a timed sample moves through one path.</summary>
-    public int SampleRows { get; init; } = 100_000;
+    public int SampleRows { get; init; } = 50_000;
 
     /// <summary>Most bytes (of source row data) a timed sample moves through one path.</summary>
     public long SampleBytes { get; init; } = 8L * 1024 * 1024;

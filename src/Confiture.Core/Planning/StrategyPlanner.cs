@@ -137,22 +137,37 @@ internal static class StrategyPlanner
             }
         }
 
+        PathSampler.Result? measured = null;
+        TargetFacts? facts = null;
+        if (plan is not null)
+        {
+            facts = await TargetFactsAsync(target, plan.TargetOid, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var sampleRows = SampleRows(rows, table.StatsWidth ?? (rows > 0 ? (double)bytes / rows : 100), options);
+                measured = await sampler.MeasureAsync(target, plan, sampleRows, fdwPossible, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                // No right to create temporary tables on the target, say, or a shape LIKE cannot copy:
+                // the advice still stands on the sizes, and says why it was not sampled.
+                assumptions.Add($"not sampled: {ex.MessageText}. Estimated from the source only");
+            }
+        }
+
         double copySeconds, width;
         double? fdwSeconds = null;
         string basis;
-        if (plan is null)
+        if (plan is null || measured is null || facts is null)
         {
             width = table.StatsWidth ?? (rows > 0 ? (double)bytes / rows : 0);
-            copySeconds = ReferenceRates.StartupSeconds + (bytes / ReferenceRates.CopyBytesPerSecond);
-            fdwSeconds = fdwPossible ? ReferenceRates.StartupSeconds + (bytes / ReferenceRates.FdwBytesPerSecond) : null;
+            copySeconds = ReferenceRates.TableSeconds + ReferenceRates.CopyStartupSeconds + (bytes / ReferenceRates.CopyBytesPerSecond);
+            fdwSeconds = fdwPossible ? ReferenceRates.TableSeconds + ReferenceRates.FdwStartupSeconds + (bytes / ReferenceRates.FdwBytesPerSecond) : null;
             basis = "SourceOnly";
             assumptions.Add($"reference rates: Copy {Megabytes(ReferenceRates.CopyBytesPerSecond)}/s, Fdw {Megabytes(ReferenceRates.FdwBytesPerSecond)}/s of source bytes (bench/RESULTS.md)");
         }
         else
         {
-            var facts = await TargetFactsAsync(target, plan.TargetOid, cancellationToken).ConfigureAwait(false);
-            var sampleRows = SampleRows(rows, table.StatsWidth ?? (rows > 0 ? (double)bytes / rows : 100), options);
-            var measured = await sampler.MeasureAsync(target, plan, sampleRows, fdwPossible, cancellationToken).ConfigureAwait(false);
             width = table.StatsWidth ?? measured.RowWidth;
             // The first rows stand for the table scaled by its width: a table whose later rows are wider costs more per row.
             var ratio = table.StatsWidth is { } stats && measured.RowWidth > 0 ? Math.Clamp(stats / measured.RowWidth, 0.25, 4) : 1;
