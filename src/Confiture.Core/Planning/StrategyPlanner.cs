@@ -17,6 +17,12 @@ namespace Confiture.Core.Planning;
 /// </summary>
 internal static class StrategyPlanner
 {
+    /// <summary>The share of an estimate two strategies may differ by and still count as equal.</summary>
+    private const double NoiseShare = 0.05;
+
+    /// <summary>The seconds two strategies may differ by and still count as equal.</summary>
+    private const double NoiseSeconds = 0.005;
+
     private sealed record SourceTable(string Name, long Estimate, bool Partitioned, long Bytes, double? StatsWidth);
 
     private sealed record TargetFacts(int Indexes, int ForeignKeys, int Triggers);
@@ -231,7 +237,9 @@ internal static class StrategyPlanner
         }
         else
         {
-            strategy = copySeconds <= fdwSeconds ? MigrationStrategy.Copy : MigrationStrategy.Fdw;
+            // Copy when it is faster by more than a timing's noise on a busy machine (5 ms, or 5 %):
+            // between two loads of a few milliseconds, Fdw is the one with a single statement.
+            strategy = copySeconds < (fdwSeconds * (1 - NoiseShare)) - NoiseSeconds ? MigrationStrategy.Copy : MigrationStrategy.Fdw;
         }
 
         var estimate = strategy == MigrationStrategy.Copy ? copySeconds : fdwSeconds!.Value;

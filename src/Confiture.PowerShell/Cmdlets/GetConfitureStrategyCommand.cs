@@ -70,7 +70,7 @@ public sealed class GetConfitureStrategyCommand : ConfitureCmdlet
 
             var clock = Stopwatch.StartNew();
             var plans = Run((_, token) => migration.Migrator.AnalyzeTablesAsync(Schema, tables, options, migration.Map, token));
-            WriteVerbose($"[{clock.ElapsedMilliseconds} ms] Planned {plans.Count} table(s) of schema \"{schema}\" on {migration.Source}; "
+            WriteVerbose($"[{clock.ElapsedMilliseconds} ms] Sized {plans.Count} table(s) of schema \"{schema}\" on {migration.Source} and timed samples of them through both strategies; "
                 + $"a run of them all with Copy, one table at a time: about {plans.Sum(p => p.CopySeconds).ToString("0.0", CultureInfo.InvariantCulture)} s");
             foreach (var plan in plans)
             {
