@@ -24,7 +24,7 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
     private const int ProbeRows = 1000;
 
     /// <summary>About how long the largest sample of Copy takes (Fdw's takes its own time on the same rows).</summary>
-    private const double LargeSampleSeconds = 0.08;
+    private const double LargeSampleSeconds = 0.05;
 
     /// <summary>Timings per sample, of which the median counts.</summary>
     private const int Repeats = 3;
@@ -45,6 +45,9 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
     {
         await using var sourceConnection = await source.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await target.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        // LIKE reads the target table's definition under a share lock: a load of that table holding
+        // it exclusively makes the plan go without a sample rather than wait for the load to end.
+        await ExecuteAsync(target, "SET LOCAL lock_timeout = '2s'", cancellationToken).ConfigureAwait(false);
         await ExecuteAsync(target, $"CREATE TEMP TABLE {Sample} (LIKE {plan.QualifiedTarget} INCLUDING ALL) ON COMMIT DROP", cancellationToken).ConfigureAwait(false);
         var oid = await RowWriter.TemporaryTableOidAsync(target, QualifiedSample, cancellationToken).ConfigureAwait(false);
         await DetachSequencesAsync(target, oid, cancellationToken).ConfigureAwait(false);
@@ -71,6 +74,10 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
         if (foreignKeys.Count > 0)
         {
             await ReferenceSampleAsync(sourceConnection, target, sample, rows, foreignKeys, cancellationToken).ConfigureAwait(false);
+            // A check per row and key can cost more than the row itself: sized again with the keys in
+            // place (never larger, so every key the sample references is still there).
+            var checkedSample = await TimeCopyAsync(sourceConnection, target, sample, rows, cancellationToken).ConfigureAwait(false);
+            rows = Size(copySmall, checkedSample, Math.Min(probeRows, rows), rows);
         }
 
         string? failure = null;
