@@ -17,11 +17,8 @@ namespace Confiture.Core.Planning;
 /// </summary>
 internal static class StrategyPlanner
 {
-    /// <summary>The share of an estimate two strategies may differ by and still count as equal.</summary>
-    private const double NoiseShare = 0.05;
-
-    /// <summary>The seconds two strategies may differ by and still count as equal.</summary>
-    private const double NoiseSeconds = 0.005;
+    /// <summary>The share of the larger estimate two sampled strategies may differ by and still count as equal.</summary>
+    private const double NoiseShare = 0.2;
 
     private sealed record SourceTable(string Name, long Estimate, bool Partitioned, long Bytes, double? StatsWidth);
 
@@ -235,11 +232,18 @@ internal static class StrategyPlanner
             basis = "Threshold";
             assumptions.Add($"decided by rows: Copy from {Rows(threshold)} rows (-CopyThreshold)");
         }
+        else if (basis.StartsWith("Sampled", StringComparison.Ordinal) && Math.Abs(copySeconds - fdwSeconds.Value) <= NoiseShare * Math.Max(copySeconds, fdwSeconds.Value))
+        {
+            // Timings on a busy machine move by more than this: samples this close cannot tell the
+            // paths apart, and the reference rates (source bytes, each path's fixed cost) decide.
+            var copyByBytes = ReferenceRates.CopyStartupSeconds + (bytes / ReferenceRates.CopyBytesPerSecond);
+            var fdwByBytes = ReferenceRates.FdwStartupSeconds + (bytes / ReferenceRates.FdwBytesPerSecond);
+            strategy = copyByBytes < fdwByBytes ? MigrationStrategy.Copy : MigrationStrategy.Fdw;
+            assumptions.Add($"the two samples are within {NoiseShare * 100:0} % of each other: decided by the reference rates of source bytes");
+        }
         else
         {
-            // Copy when it is faster by more than a timing's noise on a busy machine (5 ms, or 5 %):
-            // between two loads of a few milliseconds, Fdw is the one with a single statement.
-            strategy = copySeconds < (fdwSeconds * (1 - NoiseShare)) - NoiseSeconds ? MigrationStrategy.Copy : MigrationStrategy.Fdw;
+            strategy = copySeconds < fdwSeconds ? MigrationStrategy.Copy : MigrationStrategy.Fdw;
         }
 
         var estimate = strategy == MigrationStrategy.Copy ? copySeconds : fdwSeconds!.Value;
