@@ -12,6 +12,8 @@
            -SourceConnectionString and -TargetConnectionString name real ones.
     Bench  measures Confiture against psql, postgres_fdw by hand and pgcopydb on throwaway
            servers and writes bench/RESULTS.md (-Rows sets the narrow table's size).
+    WholeDatabase times a 22-table database moved by Confiture's run, pgcopydb clone and psql pipes
+           and writes its section of bench/RESULTS.md (-Rows sets the rows of all tables together).
     Cutover measures the write freeze of examples/zero-downtime.ps1 under a steady write load.
     Package makes out/Confiture.zip, importable by Azure Automation, and out/Confiture.<version>.nupkg
            (PSResourceGet's package, for a gallery or a folder repository).
@@ -21,7 +23,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'Cutover', 'Package')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'WholeDatabase', 'Cutover', 'Package')]
     [string] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
@@ -31,7 +33,7 @@ param(
     [string] $SourceConnectionString,
     [string] $TargetConnectionString,
 
-    # Bench: rows of the narrow table.
+    # Bench: rows of the narrow table; WholeDatabase: rows of all its tables together.
     [ValidateRange(1000, 1000000000)]
     [int] $Rows = 5000000,
 
@@ -137,6 +139,12 @@ function Invoke-WithTestServers([scriptblock] $Work) {
 function Invoke-Bench {
     Invoke-WithTestServers {
         & (Join-Path $root 'bench/Invoke-Benchmark.ps1') -ModulePath (Join-Path $moduleDir 'Confiture.psd1') -Rows $Rows -ResultsPath (Join-Path $root 'bench/RESULTS.md')
+    }
+}
+
+function Invoke-WholeDatabase {
+    Invoke-WithTestServers {
+        & (Join-Path $root 'bench/Invoke-WholeDatabaseBenchmark.ps1') -ModulePath (Join-Path $moduleDir 'Confiture.psd1') -Rows $Rows -ResultsPath (Join-Path $root 'bench/RESULTS.md')
     }
 }
 
@@ -319,6 +327,7 @@ switch ($Task) {
     'Test' { Invoke-Test }
     'Demo' { Invoke-Demo }
     'Bench' { Invoke-Bench }
+    'WholeDatabase' { Invoke-WholeDatabase }
     'Cutover' { Invoke-Cutover }
     'Package' { Invoke-Package }
 }

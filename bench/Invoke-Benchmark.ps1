@@ -48,6 +48,7 @@ Set-StrictMode -Version Latest
 $ProgressPreference = 'SilentlyContinue'
 
 Import-Module (Join-Path $PSScriptRoot 'BenchData.psm1') -Force
+Import-Module (Join-Path $PSScriptRoot 'BenchTools.psm1') -Force
 
 $script:Clock = [System.Diagnostics.Stopwatch]::StartNew()
 $script:SourceDatabase = 'confiture_bench_source'
@@ -67,113 +68,6 @@ $script:Methods = @(
     [pscustomobject]@{ Key = 'fdwdefer'; Name = 'Confiture -Strategy Fdw -DeferIndexes'; Kind = 'Confiture'; Strategy = 'Fdw'; DeferIndexes = $true; Parallel = 1 }
     [pscustomobject]@{ Key = 'copypar'; Name = 'Confiture -Strategy Copy -Parallel 2 -DeferIndexes'; Kind = 'Confiture'; Strategy = 'Copy'; DeferIndexes = $true; Parallel = 2 }
 )
-
-# --- Progress and small helpers ------------------------------------------------------------------
-
-function Write-BenchLog([string] $Message) {
-    Write-Host ('[{0:HH:mm:ss} +{1:mm\:ss}] {2}' -f (Get-Date), $script:Clock.Elapsed, $Message)
-}
-
-function Set-EnvironmentVariable([string] $Name, [AllowNull()][string] $Value) {
-    # PowerShell turns $null into '' for a .NET string argument, and an empty PGSERVICE is an error to libpq.
-    if ([string]::IsNullOrEmpty($Value)) { Remove-Item "env:$Name" -ErrorAction Ignore } else { Set-Item "env:$Name" $Value }
-}
-
-function Get-Median([double[]] $Values) {
-    $sorted = @($Values | Sort-Object)
-    $middle = [int][math]::Floor($sorted.Count / 2)
-    if ($sorted.Count % 2 -eq 1) { return $sorted[$middle] }
-    return ($sorted[$middle - 1] + $sorted[$middle]) / 2
-}
-
-function Format-Number([double] $Value, [int] $Decimals = 0) {
-    $Value.ToString("N$Decimals", [cultureinfo]::InvariantCulture)
-}
-
-function Invoke-Checked {
-    <# Runs a native command, returns its output lines (stderr included), throws on a non-zero exit code. #>
-    param([Parameter(Mandatory)][string] $Command, [string[]] $Arguments = @(), [string] $Description = $Command)
-    $output = @(& $Command @Arguments 2>&1 | ForEach-Object { "$_" })
-    if ($LASTEXITCODE -ne 0) {
-        throw "$Description failed with exit code ${LASTEXITCODE}:$([Environment]::NewLine)$(($output | Select-Object -Last 30) -join [Environment]::NewLine)"
-    }
-    return $output
-}
-
-# --- Servers, without ever printing a secret -----------------------------------------------------
-
-function Get-BenchServer([string] $Variable, [string] $Side, [string] $Database) {
-    $value = [Environment]::GetEnvironmentVariable($Variable)
-    if (-not $value) { throw "$Variable is not set: run the benchmark with 'build.ps1 Bench', or set it to a superuser connection string (keyword form)." }
-    if ($value -match '^\s*postgres(ql)?://') { throw "$Variable must be a keyword connection string (Host=...;Port=...;Username=...;Password=...)." }
-    # DbConnectionStringBuilder is an IDictionary: call the property accessors, not `.ConnectionString =`.
-    $builder = [System.Data.Common.DbConnectionStringBuilder]::new()
-    $builder.set_ConnectionString($value)
-    $get = { param([string[]] $names) foreach ($n in $names) { if ($builder.ContainsKey($n)) { return [string]$builder[$n] } } }
-    $sslMode = & $get @('SSL Mode', 'SslMode', 'sslmode')
-    $hostName = & $get @('Host', 'Server')
-    $port = & $get @('Port')
-    [pscustomobject]@{
-        Side     = $Side
-        Host     = if ($hostName) { $hostName } else { 'localhost' }
-        Port     = if ($port) { [int]$port } else { 5432 }
-        Username = & $get @('Username', 'User Name', 'User Id', 'UserId', 'User')
-        Password = & $get @('Password', 'Pwd')
-        # libpq spells Npgsql's VerifyCA/VerifyFull as verify-ca/verify-full.
-        SslMode  = if ($sslMode) { ($sslMode -replace '^verify-?', 'verify-').ToLowerInvariant() } else { $null }
-        Database = $Database
-    }
-}
-
-function Get-LibpqDsn($Server, [string] $Database = $Server.Database) {
-    <# A libpq keyword string without the password (that comes from the pgpass file). #>
-    $quote = { param([string] $v) "'" + ($v -replace '\\', '\\' -replace "'", "\'") + "'" }
-    $parts = @("host=$(& $quote $Server.Host)", "port=$($Server.Port)", "dbname=$(& $quote $Database)")
-    if ($Server.Username) { $parts += "user=$(& $quote $Server.Username)" }
-    if ($Server.SslMode) { $parts += "sslmode=$($Server.SslMode)" }
-    $parts -join ' '
-}
-
-function Get-PostgresUri($Server) {
-    <# A postgres:// URI without the password, for pgcopydb. #>
-    $hostPart = if ($Server.Host -match ':') { "[$($Server.Host)]" } else { $Server.Host }
-    $user = if ($Server.Username) { [uri]::EscapeDataString($Server.Username) + '@' } else { '' }
-    $uri = "postgres://$user${hostPart}:$($Server.Port)/$([uri]::EscapeDataString($Server.Database))"
-    if ($Server.SslMode) { $uri += "?sslmode=$($Server.SslMode)" }
-    $uri
-}
-
-function New-PgPassFile([string] $Directory, [object[]] $Servers) {
-    $escape = { param([string] $v) $v -replace '\\', '\\' -replace ':', '\:' }
-    $path = Join-Path $Directory 'pgpass'
-    $lines = foreach ($server in $Servers) {
-        if ($server.Password) { '{0}:{1}:*:{2}:{3}' -f (& $escape $server.Host), $server.Port, (& $escape $server.Username), (& $escape $server.Password) }
-    }
-    # Created empty with mode 600 first: libpq ignores a pgpass file others may read.
-    New-Item -ItemType File -Path $path -Force | Out-Null
-    if (-not $IsWindows) { [System.IO.File]::SetUnixFileMode($path, [System.IO.UnixFileMode]'UserRead, UserWrite') }
-    [System.IO.File]::WriteAllLines($path, [string[]]@($lines))
-    return $path
-}
-
-function Invoke-Psql {
-    <# Runs SQL (sent on stdin, so never on a command line) and returns the rows as tab-separated lines. #>
-    param([Parameter(Mandatory)] $Server, [Parameter(Mandatory)][string] $Sql, [string] $Database = $Server.Database, [switch] $Secret)
-    $arguments = @('-X', '-q', '-A', '-t', '-F', "`t", '-v', 'ON_ERROR_STOP=1', '-d', (Get-LibpqDsn $Server $Database), '-f', '-')
-    $output = @($Sql | & psql @arguments 2>&1 | ForEach-Object { "$_" })
-    if ($LASTEXITCODE -ne 0) {
-        $detail = if ($Secret) { '(output hidden: the statement holds a password)' } else { $output -join [Environment]::NewLine }
-        throw "psql failed on the $($Server.Side) server, database ${Database}:$([Environment]::NewLine)$detail"
-    }
-    $output | Where-Object { $_ -ne '' }
-}
-
-function Remove-BenchDatabase($Server) {
-    # WITH (FORCE) (PostgreSQL 13+) ends the sessions a killed run may have left behind.
-    $version = [int](Invoke-Psql $Server 'SHOW server_version_num' -Database postgres)
-    $force = if ($version -ge 130000) { ' WITH (FORCE)' } else { '' }
-    Invoke-Psql $Server "DROP DATABASE IF EXISTS $($Server.Database)$force" -Database postgres | Out-Null
-}
 
 # --- Setup -----------------------------------------------------------------------------------------
 
@@ -220,19 +114,6 @@ CREATE SCHEMA $script:PlainFdwSchema;
 IMPORT FOREIGN SCHEMA public LIMIT TO ($names) FROM SERVER $script:PlainFdwServer INTO $script:PlainFdwSchema;
 "@
     Invoke-Psql $Target $sql -Secret | Out-Null
-}
-
-function Install-PgcopydbIfMissing {
-    if (Get-Command pgcopydb -ErrorAction SilentlyContinue) { return }
-    $isRoot = $IsLinux -and ((& id -u) -eq '0')
-    if (-not ($isRoot -and (Get-Command apt-get -ErrorAction SilentlyContinue))) {
-        throw 'pgcopydb is not on PATH; install it (Debian/Ubuntu: apt-get install pgcopydb).'
-    }
-    Write-BenchLog 'pgcopydb not found: installing it with apt-get'
-    $env:DEBIAN_FRONTEND = 'noninteractive'
-    # The package lists may be missing or stale on a fresh machine: update them once.
-    Invoke-Checked apt-get @('update', '-qq') | Out-Null
-    Invoke-Checked apt-get @('install', '-y', '-qq', 'pgcopydb') | Out-Null
 }
 
 # --- One run of each kind of method ------------------------------------------------------------------
@@ -287,15 +168,6 @@ function Measure-Pgcopydb($Source, $Target, $Table, [string] $WorkDirectory) {
     if ($errors.Count) { throw "pgcopydb copy table-data reported errors (exit code 0):$([Environment]::NewLine)$($errors -join [Environment]::NewLine)" }
     Remove-Item -LiteralPath $directory -Recurse -Force
     [pscustomobject]@{ Seconds = $seconds; PeakMB = $null }
-}
-
-function Get-PwshCommand {
-    <# The PowerShell this script runs in, as a command and leading arguments (`dotnet pwsh.dll` for the pinned tool). #>
-    $process = [Environment]::ProcessPath
-    if ([System.IO.Path]::GetFileNameWithoutExtension($process) -eq 'dotnet') {
-        return @($process, [System.Reflection.Assembly]::GetEntryAssembly().Location)
-    }
-    return @($process)
 }
 
 function Invoke-ConfitureChild([hashtable] $Parameters) {
@@ -383,39 +255,6 @@ function Measure-Table([object[]] $Methods, $Source, $Target, $Table, [string] $
 
 # --- The report ------------------------------------------------------------------------------------
 
-function Get-MachineDescription($Source, $Target) {
-    $cpu = (Get-Content /proc/cpuinfo | Where-Object { $_ -like 'model name*' } | Select-Object -First 1) -replace '^model name\s*:\s*', ''
-    $memKb = [double]((Get-Content /proc/meminfo | Where-Object { $_ -like 'MemTotal:*' }) -split '\s+')[1]
-    $os = (Get-Content /etc/os-release -ErrorAction SilentlyContinue | Where-Object { $_ -like 'PRETTY_NAME=*' }) -replace '^PRETTY_NAME=|"', ''
-    $pgcopydb = (& pgcopydb --version 2>$null | Select-Object -First 1) -replace '^pgcopydb version\s*', ''
-    [ordered]@{
-        'CPU'                      = "$cpu, nproc $(& nproc)"
-        'memory'                   = '{0} GiB' -f (Format-Number ($memKb / 1048576) 1)
-        'OS'                       = "$os, kernel $(& uname -r)"
-        'PostgreSQL (source)'      = Invoke-Psql $Source 'SELECT version()'
-        'PostgreSQL (target)'      = Invoke-Psql $Target 'SELECT version()'
-        'server settings (target)' = (Invoke-Psql $Target "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'shared_buffers', 'max_wal_size', 'wal_level')")
-        'psql'                     = (& psql --version) -replace '^psql \(PostgreSQL\)\s*', ''
-        'pgcopydb'                 = $pgcopydb
-        'PowerShell'               = $PSVersionTable.PSVersion.ToString()
-        'load average at start'    = (Get-Content /proc/loadavg) -replace '^(\S+ \S+ \S+).*', '$1'
-    }
-}
-
-function Get-CommandLine {
-    <# This process's command line (build.ps1 Bench ... when run the usual way), with the tool's pwsh.dll shown as `pwsh`. #>
-    $raw = [System.IO.File]::ReadAllText('/proc/self/cmdline').TrimEnd([char]0) -split [char]0
-    $words = foreach ($word in $raw) {
-        if ($word -like '*/pwsh.dll') { 'pwsh' }
-        elseif ($word -like '*/dotnet') { 'dotnet' }
-        elseif ($word -match '[\s"''$]') { "'" + ($word -replace "'", "''") + "'" }
-        else { $word }
-    }
-    $words -join ' '
-}
-
-function Get-Ratio([double] $Other, [double] $Mine) { if ($Mine -gt 0) { $Other / $Mine } else { [double]::NaN } }
-
 function Format-TableSection($Table, $Results) {
     $pipe = Get-Median $Results['pipe'].Runs
     $lines = @(
@@ -437,8 +276,30 @@ function Format-TableSection($Table, $Results) {
     $lines
 }
 
-function Write-Results($Machine, $Tables, $AllResults, $Memory, $Verification, [string] $CommandLine, $Checksums, $Sync) {
+function Get-PlannerRows($Tables, $AllResults, $Plans) {
+    <# Per table: what Auto advised, the faster strategy measured, and each estimate against its median. #>
+    foreach ($table in $Tables) {
+        $plan = $Plans[$table.Name]
+        $copy = Get-Median $AllResults[$table.Name]['copy'].Runs
+        $fdw = Get-Median $AllResults[$table.Name]['fdw'].Runs
+        $faster = if ($copy -le $fdw) { 'Copy' } else { 'Fdw' }
+        $chosen = if ($plan.strategy -eq 'Copy') { $copy } else { $fdw }
+        [pscustomobject]@{
+            Table = $table.Name; Kind = $table.Kind; Advised = $plan.strategy; Faster = $faster; ChoiceRatio = $chosen / [math]::Min($copy, $fdw)
+            Estimate = [double]$plan.estimate; Measured = $chosen; Error = ([double]$plan.estimate - $chosen) / $chosen
+            CopyEstimate = [double]$plan.copy; CopyMeasured = $copy; CopyError = ([double]$plan.copy - $copy) / $copy
+            FdwEstimate = [double]$plan.fdw; FdwMeasured = $fdw; FdwError = ([double]$plan.fdw - $fdw) / $fdw
+            Basis = $plan.basis; Assumptions = $plan.assumptions
+        }
+    }
+}
+
+function Format-Percent([double] $Value) { '{0}{1} %' -f $(if ($Value -gt 0) { '+' } else { '' }), (Format-Number ($Value * 100) 0) }
+
+function Write-Results($Machine, $Tables, $AllResults, $Memory, $Verification, [string] $CommandLine, $Checksums, $Sync, $Planner, [double] $PlanSeconds) {
     $main = $Tables | Where-Object { -not $_.CopyOf }
+    # The whole-database benchmark writes a section of its own: kept as it was.
+    $kept = @(Get-ResultsSection -Path $ResultsPath -Name 'whole-database')
     $lines = [System.Collections.Generic.List[string]]::new()
     $lines.Add('# Confiture benchmark results')
     $lines.Add('')
@@ -509,6 +370,19 @@ function Write-Results($Machine, $Tables, $AllResults, $Memory, $Verification, [
     $lines.Add("After $(Format-Number $Sync.Changed) rows of users changed on the source (one run): -Sync took $(Format-Number $Sync.Seconds 2) s and rewrote the $(Format-Number $Sync.Rows) rows that differed (a digest of both tables, then of small key ranges, then the rows of the ranges that differ); migrating the table again with Copy takes $(Format-Number $copyUsers 2) s (median above), so the sync took $(Format-Number ($Sync.Seconds / $copyUsers) 2) of a re-migration. A checksum afterwards matched.")
     $lines.Add('')
 
+    $lines.Add('## The planner (`Get-ConfitureStrategy`, what `-Strategy Auto` runs for a table alone)')
+    $lines.Add('')
+    $lines.Add("Run once before the methods above, on the empty target ($(Format-Number $PlanSeconds 2) s for both tables, sampling included); its advice and estimates against the medians of Confiture -Strategy Copy and -Strategy Fdw. *choice ratio* = the median of the advised strategy / the median of the faster one (1.00: it advised the faster).")
+    $lines.Add('')
+    $lines.Add('| table | advised | faster measured | choice ratio | estimate s | measured s | error | Copy estimate / measured | Fdw estimate / measured |')
+    $lines.Add('|---|---|---|---:|---:|---:|---:|---|---|')
+    foreach ($p in $Planner) {
+        $lines.Add("| $($p.Table) | $($p.Advised) | $($p.Faster) | $(Format-Number $p.ChoiceRatio 2) | $(Format-Number $p.Estimate 2) | $(Format-Number $p.Measured 2) | $(Format-Percent $p.Error) | $(Format-Number $p.CopyEstimate 2) / $(Format-Number $p.CopyMeasured 2) ($(Format-Percent $p.CopyError)) | $(Format-Number $p.FdwEstimate 2) / $(Format-Number $p.FdwMeasured 2) ($(Format-Percent $p.FdwError)) |")
+    }
+    $lines.Add('')
+    foreach ($p in $Planner) { $lines.Add("- $($p.Table) ($($p.Basis)): $($p.Assumptions)") }
+    $lines.Add('')
+
     $lines.Add('## Targets')
     $lines.Add('')
     $lines.Add('Speed ratio = the other method''s median seconds / Confiture''s median seconds; for memory, the plain ratio.')
@@ -534,7 +408,20 @@ function Write-Results($Machine, $Tables, $AllResults, $Memory, $Verification, [
     $memoryMet = $Memory.Ratio -le 1.1 -and $Memory.Large.PeakMB -lt 300
     if (-not $memoryMet) { $script:TargetsMet = $false }
     $lines.Add("| peak memory at $(Format-Number $Memory.Large.Rows) rows / at $(Format-Number $Memory.Small.Rows) rows | narrow | $(Format-Number $Memory.Ratio 2) ($(Format-Number $Memory.Large.PeakMB 0) MB) | <= 1.1, and under 300 MB | $(if ($memoryMet) { 'yes' } else { '**no**' }) |")
+    foreach ($p in $Planner) {
+        $met = $p.ChoiceRatio -le 1.1
+        if (-not $met) { $script:TargetsMet = $false }
+        $lines.Add("| Auto's strategy / the faster one measured | $($p.Kind) | $(Format-Number $p.ChoiceRatio 2) ($($p.Advised)) | <= 1.1 | $(if ($met) { 'yes' } else { '**no**' }) |")
+    }
+    foreach ($p in $Planner) {
+        foreach ($pair in @(@('advised', $p.Error), @('Copy', $p.CopyError), @('Fdw', $p.FdwError))) {
+            $met = [math]::Abs($pair[1]) -le 0.35
+            if (-not $met) { $script:TargetsMet = $false }
+            $lines.Add("| estimate error, $($pair[0]) strategy | $($p.Kind) | $(Format-Percent $pair[1]) | within 35 % | $(if ($met) { 'yes' } else { '**no**' }) |")
+        }
+    }
     $lines.Add('')
+    if ($kept.Count) { $lines.AddRange([string[]]$kept) }
 
     [System.IO.File]::WriteAllLines($ResultsPath, $lines)
 }
@@ -573,6 +460,12 @@ try {
     Initialize-PlainFdw $source $target ($tables | Where-Object { -not $_.CopyOf })
     Write-BenchLog 'Data loaded'
 
+    # The planner first, on the empty target a migration would find.
+    $planReport = Invoke-ConfitureChild @{ Table = (($tables | Where-Object { -not $_.CopyOf } | ForEach-Object { $_.Name }) -join ','); Mode = 'Plan' }
+    $plans = @{}
+    foreach ($p in @($planReport.detail)) { $plans[$p.table] = $p }
+    Write-BenchLog "Get-ConfitureStrategy: $(Format-Number @($planReport.seconds)[0] 2) s; $((@($planReport.detail) | ForEach-Object { "$($_.table) $($_.strategy) (Copy $(Format-Number $_.copy 2) s, Fdw $(Format-Number $_.fdw 2) s)" }) -join ', ')"
+
     $allResults = @{}
     foreach ($table in $tables | Where-Object { -not $_.CopyOf }) {
         $allResults[$table.Name] = Measure-Table $script:Methods $source $target $table $workDirectory.FullName
@@ -607,7 +500,8 @@ try {
     $sync = [pscustomobject]@{ Seconds = [double]@($syncReport.seconds)[0]; Rows = [long]$syncReport.rows; Changed = $changed }
     Write-BenchLog "Invoke-ConfitureTableMigration -Sync users after $changed updates: $(Format-Number $sync.Seconds 2) s, $($sync.Rows) rows moved"
 
-    Write-Results $machine $tables $allResults $memory $verification $commandLine $checksums $sync
+    $planner = @(Get-PlannerRows ($tables | Where-Object { -not $_.CopyOf }) $allResults $plans)
+    Write-Results $machine $tables $allResults $memory $verification $commandLine $checksums $sync $planner ([double]@($planReport.seconds)[0])
     Write-BenchLog "Results written to $ResultsPath"
     if (-not $script:TargetsMet) { Write-BenchLog 'Some targets are not met (see the Targets table).' }
 }

@@ -12,6 +12,12 @@
       -Mode Verify   Test-ConfitureMigration -Table <Table>, -Repeat times
       -Mode Checksum Test-ConfitureMigration -Table <Table> -Checksum, -Repeat times
       -Mode Sync     Invoke-ConfitureTableMigration -Sync once, then a checksum must match
+      -Mode Run      one Invoke-ConfitureTableMigration of every table given (-Table a,b,c) -Truncate
+                     -Force [-DeferIndexes] [-ThrottleLimit N, when the cmdlet has that parameter]
+      -Mode Plan     Get-ConfitureStrategy -Table <the tables>, once
+
+    Import-Module, the two Connect-ConfitureDatabase calls and Enable-ConfitureFdw are timed too
+    (importSeconds, connectSeconds, enableSeconds), for the cost of starting in a fresh process.
 
     It ends with one line on stdout, "BENCH-RESULT <json>": the seconds, the rows, the part of
     them the table's ANALYZE took (Migrate: the result's AnalyzeElapsed, inside the load), and the peak
@@ -24,12 +30,14 @@ param(
     [Parameter(Mandatory)][string] $ModulePath,
     [Parameter(Mandatory)][string] $SourceDatabase,
     [Parameter(Mandatory)][string] $TargetDatabase,
+    # One table, or (Run, Plan) several separated by commas: -File passes every argument as one string.
     [Parameter(Mandatory)][string] $Table,
-    [ValidateSet('Migrate', 'Verify', 'Checksum', 'Sync')][string] $Mode = 'Migrate',
+    [ValidateSet('Migrate', 'Verify', 'Checksum', 'Sync', 'Run', 'Plan')][string] $Mode = 'Migrate',
     [ValidateSet('Copy', 'Fdw')][string] $Strategy = 'Copy',
     [switch] $DeferIndexes,
     [ValidateRange(1, 64)][int] $Parallel = 1,
-    [ValidateRange(1, 100)][int] $Repeat = 1
+    [ValidateRange(1, 100)][int] $Repeat = 1,
+    [ValidateRange(1, 64)][int] $ThrottleLimit = 1
 )
 
 $ErrorActionPreference = 'Stop'
@@ -53,16 +61,22 @@ function Get-PeakResidentMegabytes {
     [math]::Round([double](($line -split '\s+')[1]) / 1024, 1)
 }
 
+$tables = @($Table -split ',' | Where-Object { $_ })
 $startup = [System.Diagnostics.Stopwatch]::StartNew()
 Import-Module $ModulePath -Force
+$importSeconds = $startup.Elapsed.TotalSeconds
 
 $source = Connect-ConfitureDatabase -ConnectionString (Get-BenchConnectionString 'CONFITURE_TEST_SOURCE' $SourceDatabase) -Name source
 $target = Connect-ConfitureDatabase -ConnectionString (Get-BenchConnectionString 'CONFITURE_TEST_TARGET' $TargetDatabase) -Name target
-$fdw = @{ Source = $source; Target = $target; Table = @($Table) }
+$connectSeconds = $startup.Elapsed.TotalSeconds - $importSeconds
+$fdw = @{ Source = $source; Target = $target; Table = $tables }
 if ($env:CONFITURE_TEST_SOURCE_HOST_FOR_TARGET) { $fdw.SourceHostForTarget = $env:CONFITURE_TEST_SOURCE_HOST_FOR_TARGET }
 if ($env:CONFITURE_TEST_SOURCE_PORT_FOR_TARGET) { $fdw.SourcePortForTarget = [int]$env:CONFITURE_TEST_SOURCE_PORT_FOR_TARGET }
 $migration = Enable-ConfitureFdw @fdw
 $setupSeconds = $startup.Elapsed.TotalSeconds
+$enableSeconds = $setupSeconds - $importSeconds - $connectSeconds
+$detail = @()
+$throttleApplied = $false
 
 $seconds = [System.Collections.Generic.List[double]]::new()
 $rows = 0L
@@ -79,6 +93,33 @@ try {
         $seconds.Add($clock.Elapsed.TotalSeconds)
         $rows = [long]$result.RowsMigrated
         if ($null -ne $result.AnalyzeElapsed) { $analyzeSeconds = $result.AnalyzeElapsed.TotalSeconds }
+    }
+    elseif ($Mode -eq 'Run') {
+        $options = @{ Migration = $migration; SourceTable = $tables; Truncate = $true; Force = $true }
+        if ($DeferIndexes) { $options.DeferIndexes = $true }
+        # -ThrottleLimit comes with parallel runs; a module without it runs the tables one at a time.
+        if ((Get-Command Invoke-ConfitureTableMigration).Parameters.ContainsKey('ThrottleLimit')) {
+            $options.ThrottleLimit = $ThrottleLimit
+            $throttleApplied = $true
+        }
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        $results = @(Invoke-ConfitureTableMigration @options)
+        $clock.Stop()
+        if ($results.Count -ne $tables.Count) { throw "Invoke-ConfitureTableMigration returned $($results.Count) results for $($tables.Count) tables." }
+        $seconds.Add($clock.Elapsed.TotalSeconds)
+        $rows = [long]($results | Measure-Object RowsMigrated -Sum).Sum
+        $detail = @($results | ForEach-Object { [ordered]@{ table = $_.SourceTable; rows = [long]$_.RowsMigrated; seconds = $_.Elapsed.TotalSeconds; strategy = "$($_.Strategy)" } })
+    }
+    elseif ($Mode -eq 'Plan') {
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        $plans = @(Get-ConfitureStrategy -Migration $migration -Table $tables)
+        $clock.Stop()
+        $seconds.Add($clock.Elapsed.TotalSeconds)
+        $rows = [long]($plans | Measure-Object RowCount -Sum).Sum
+        $detail = @($plans | ForEach-Object {
+                [ordered]@{ table = $_.Table; rows = $_.RowCount; strategy = "$($_.Strategy)"; estimate = $_.EstimatedSeconds; copy = $_.CopySeconds
+                    fdw = $_.FdwSeconds; basis = $_.Basis; assumptions = $_.Assumptions -join '; ' }
+            })
     }
     elseif ($Mode -eq 'Sync') {
         $clock = [System.Diagnostics.Stopwatch]::StartNew()
@@ -109,5 +150,7 @@ finally {
 $report = [ordered]@{
     seconds = $seconds.ToArray(); rows = $rows; analyzeSeconds = $analyzeSeconds; peakMB = Get-PeakResidentMegabytes
     setupSeconds = $setupSeconds; cleanupSeconds = $cleanup.Elapsed.TotalSeconds
+    importSeconds = $importSeconds; connectSeconds = $connectSeconds; enableSeconds = $enableSeconds
+    throttleApplied = $throttleApplied; detail = $detail
 }
-Write-Output ('BENCH-RESULT ' + ($report | ConvertTo-Json -Compress))
+Write-Output ('BENCH-RESULT ' + ($report | ConvertTo-Json -Compress -Depth 5))

@@ -265,10 +265,12 @@ public sealed class SchemaToSchemaMigrator
     }
 
     /// <summary>
-    /// Sizes each table of a source schema (the session's when null) and picks a strategy for it.
+    /// Sizes each table of a source schema (the session's when null), times a sample of it through
+    /// each path into a rolled-back copy of its target table (by <paramref name="map"/>), and picks
+    /// the faster strategy. Writes nothing on either server.
     /// </summary>
     public async Task<IReadOnlyList<TableStrategy>> AnalyzeTablesAsync(
-        string? schema = null, IReadOnlyList<string>? tables = null, StrategyOptions? options = null, CancellationToken cancellationToken = default)
+        string? schema = null, IReadOnlyList<string>? tables = null, StrategyOptions? options = null, MigrationMap? map = null, CancellationToken cancellationToken = default)
     {
         var sourceSchema = schema ?? Settings.SourceSchema;
         try
@@ -277,7 +279,7 @@ public sealed class SchemaToSchemaMigrator
             var imported = sourceSchema == Settings.SourceSchema
                 ? await TargetCatalog.ForeignTableNamesAsync(Target, Settings.ForeignSchema, cancellationToken).ConfigureAwait(false)
                 : new HashSet<string>(StringComparer.Ordinal);
-            return await StrategyPlanner.AnalyzeAsync(Source, sourceSchema, tables, options ?? new StrategyOptions(), imported, cancellationToken).ConfigureAwait(false);
+            return await StrategyPlanner.AnalyzeAsync(Source, Target, Settings, sourceSchema, tables, options ?? new StrategyOptions(), imported, map, cancellationToken).ConfigureAwait(false);
         }
         catch (Npgsql.NpgsqlException ex) when (ex is Npgsql.PostgresException || !cancellationToken.IsCancellationRequested)
         {

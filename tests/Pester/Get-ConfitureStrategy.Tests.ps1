@@ -5,7 +5,7 @@ BeforeAll {
 
 Describe 'Get-ConfitureStrategy parameters' -Tag UnitTests {
     It 'has every parameter the design documents' {
-        $documented = @('CopyRowsPerSecond', 'CopyThreshold', 'FdwRowsPerSecond', 'Migration', 'Schema', 'Table')
+        $documented = @('CopyRowsPerSecond', 'CopyThreshold', 'ExcludeTable', 'FdwRowsPerSecond', 'Migration', 'Schema', 'Table')
         $documented | Where-Object { $_ -notin (Get-CommandParameterName Get-ConfitureStrategy) } | Should -BeNullOrEmpty -Because 'these documented parameters are missing'
     }
 
@@ -13,9 +13,11 @@ Describe 'Get-ConfitureStrategy parameters' -Tag UnitTests {
         (Get-Command Get-ConfitureStrategy).Parameters['Migration'].Attributes.Where({ $_ -is [Parameter] }).ValueFromPipeline | Should -Contain $true
     }
 
-    It 'defaults -CopyThreshold to ten million rows' {
+    It 'leaves -CopyThreshold and the rates unset, so that the sampled costs decide' {
         $cmdlet = [Confiture.PowerShell.Cmdlets.GetConfitureStrategyCommand]::new()
-        $cmdlet.CopyThreshold | Should -Be 10000000
+        $cmdlet.CopyThreshold | Should -BeNullOrEmpty
+        $cmdlet.CopyRowsPerSecond | Should -BeNullOrEmpty
+        $cmdlet.FdwRowsPerSecond | Should -BeNullOrEmpty
     }
 }
 
@@ -81,8 +83,10 @@ CREATE VIEW big_view AS SELECT * FROM big;
         ($estimates | Where-Object Table -EQ 'small').EstimatedSeconds | Should -Be 2
     }
 
-    It 'advises Fdw for every table under the default threshold of ten million rows' {
-        (Get-ConfitureStrategy -Migration $migration).Strategy | Select-Object -Unique | Should -Be 'Fdw'
+    It 'estimates tables the target does not have from the source alone, and says so' {
+        $plans.Basis | Select-Object -Unique | Should -Be 'Threshold'
+        foreach ($plan in $plans) { ($plan.Assumptions -join "`n") | Should -Match 'not sampled: .*does not exist in the target' }
+        (Get-ConfitureStrategy -Migration $migration -Table big).Basis | Should -Be 'SourceOnly'
     }
 
     It 'limits the advice to -Table' {
@@ -124,5 +128,147 @@ CREATE VIEW big_view AS SELECT * FROM big;
 
     It 'stops on an unknown table with -ErrorAction Stop' {
         { Get-ConfitureStrategy -Migration $migration -Table no_such_table -ErrorAction Stop } | Should -Throw -ErrorId 'Confiture.TableNotFound,*'
+    }
+}
+
+Describe 'Get-ConfitureStrategy sampling both paths' -Tag IntegrationTests {
+    BeforeAll {
+        Import-Module (Join-Path $PSScriptRoot 'Hostile.Helpers.psm1') -Force
+        $pair = New-TestDatabasePair
+        # wide: the benchmark's 20 columns (numeric, timestamptz, jsonb, arrays...), which postgres_fdw
+        # must parse from text on the target; tiny: three rows; child: a foreign key to tiny and a
+        # serial the samples must not draw from; extra: not in the session.
+        Import-Module (Join-Path $PSScriptRoot '../../bench/BenchData.psm1') -Force
+        Invoke-TestSql -Side Source -Database $pair.Database -Sql @"
+$(Get-BenchTableSql -Kind wide -Name wide -PrimaryKey)
+$(Get-BenchLoadSql -Kind wide -Name wide -Rows 20000)
+CREATE TABLE tiny (id integer PRIMARY KEY, name text);
+INSERT INTO tiny VALUES (1, 'one'), (2, 'two'), (3, 'three');
+CREATE TABLE child (id integer PRIMARY KEY, tiny_id integer REFERENCES tiny, note text);
+INSERT INTO child SELECT g, 1 + g % 3, 'note ' || g FROM generate_series(1, 3000) g;
+CREATE TABLE orders_a (id integer PRIMARY KEY);
+CREATE TABLE orders_b (id integer PRIMARY KEY);
+CREATE TABLE extra (id integer PRIMARY KEY);
+ANALYZE;
+"@ | Out-Null
+        Invoke-TestSql -Side Target -Database $pair.Database -Sql @"
+$(Get-BenchTableSql -Kind wide -Name wide -PrimaryKey)
+CREATE TABLE tiny (id integer PRIMARY KEY, name text);
+CREATE TABLE child (id integer PRIMARY KEY, tiny_id integer REFERENCES tiny, note text, seq serial);
+CREATE TABLE orders_a (id integer PRIMARY KEY);
+CREATE TABLE orders_b (id integer PRIMARY KEY);
+GRANT ALL ON ALL TABLES IN SCHEMA public TO $($pair.MigratorUser);
+GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO $($pair.MigratorUser);
+"@ | Out-Null
+        Invoke-TestSql -Side Source -Database $pair.Database -Sql "GRANT SELECT ON ALL TABLES IN SCHEMA public TO $($pair.MigratorUser)" | Out-Null
+        $peer = Get-FdwAddressParameter $pair
+        $migration = Enable-ConfitureFdw -Source (Connect-ConfitureDatabase $pair.SourceMigrator) -Target (Connect-ConfitureDatabase $pair.TargetMigrator) @peer -Table wide, tiny, child, orders_a, orders_b
+        # The session keeps the map: child's seq takes its default, from a serial of the target.
+        $null = Invoke-ConfitureTableMigration -Migration $migration -SourceTable child -Map @{ child = @{ Default = @('seq') } } -WhatIf
+        $before = Get-DatabaseFingerprint -Pair $pair
+        $plans = @($migration | Get-ConfitureStrategy)
+        $after = Get-DatabaseFingerprint -Pair $pair
+        $byTable = @{}
+        foreach ($plan in $plans) { $byTable[$plan.Table] = $plan }
+    }
+
+    AfterAll {
+        Remove-TestDatabasePair $pair
+    }
+
+    It 'plans the session''s tables by default, not every table of the schema' {
+        $plans.Table | Sort-Object | Should -Be @('child', 'orders_a', 'orders_b', 'tiny', 'wide')
+    }
+
+    It 'estimates both paths from timed samples, positive, and says so' {
+        foreach ($plan in $plans) {
+            $plan.Basis | Should -Be 'Sampled' -Because "$($plan.Table) has a target table and a foreign table"
+            $plan.CopySeconds | Should -BeGreaterThan 0
+            $plan.FdwSeconds | Should -BeGreaterThan 0
+            $plan.EstimatedSeconds | Should -BeGreaterThan 0
+            ($plan.Assumptions -join "`n") | Should -Match 'sampled .* rows into a rolled-back copy of "public"\.'
+        }
+    }
+
+    It 'advises the faster of its two estimates, and says when they were too close to tell apart' {
+        foreach ($plan in $plans) {
+            $close = [math]::Abs($plan.CopySeconds - $plan.FdwSeconds) -le 0.2 * [math]::Max($plan.CopySeconds, $plan.FdwSeconds)
+            if ($close) {
+                ($plan.Assumptions -join "`n") | Should -Match 'within 20 % of each other: decided by the reference rates'
+            }
+            else {
+                $plan.Strategy | Should -Be $(if ($plan.CopySeconds -lt $plan.FdwSeconds) { 'Copy' } else { 'Fdw' }) -Because "$($plan.Table): Copy $($plan.CopySeconds) s, Fdw $($plan.FdwSeconds) s"
+            }
+            $plan.EstimatedSeconds | Should -Be $(if ($plan.Strategy -eq 'Copy') { $plan.CopySeconds } else { $plan.FdwSeconds })
+        }
+    }
+
+    It 'advises Copy for a wide table, whose text parsing makes Fdw slower' {
+        $byTable['wide'].Strategy | Should -Be 'Copy'
+        $byTable['wide'].FdwSeconds | Should -BeGreaterThan $byTable['wide'].CopySeconds
+    }
+
+    It 'advises Fdw for a tiny table, where its one statement starts faster than a COPY stream' {
+        $byTable['tiny'].Strategy | Should -Be 'Fdw'
+    }
+
+    It 'states the size, the indexes and the foreign keys it sampled with' {
+        $byTable['wide'].SizeBytes | Should -BeGreaterThan 1MB
+        $byTable['wide'].RowWidth | Should -BeGreaterThan 200
+        ($byTable['wide'].Assumptions -join "`n") | Should -Match 'pg_table_size'
+        ($byTable['wide'].Assumptions -join "`n") | Should -Match 'with its 1 index'
+        ($byTable['child'].Assumptions -join "`n") | Should -Match '1 foreign key'
+    }
+
+    It 'writes nothing on either server, and draws from no sequence of the target' {
+        Assert-DatabaseUnchanged -Pair $pair -Before $before -Because 'the samples go into temporary tables of a rolled-back transaction'
+        $after.Target | Should -Contain ($after.Target | Where-Object { $_ -like 'sequence "public"."child_seq_seq"*' })
+        ($after.Target | Where-Object { $_ -like 'sequence *child_seq_seq*' }) | Should -Be ($before.Target | Where-Object { $_ -like 'sequence *child_seq_seq*' })
+    }
+
+    It 'still decides by rows when -CopyThreshold is given' {
+        $byRows = @(Get-ConfitureStrategy -Migration $migration -Table wide, tiny -CopyThreshold 100000)
+        ($byRows | Where-Object Table -EQ 'wide').Strategy | Should -Be 'Fdw'
+        ($byRows | Where-Object Table -EQ 'tiny').Strategy | Should -Be 'Fdw'
+        $byRows.Basis | Select-Object -Unique | Should -Be 'Threshold'
+        $low = @(Get-ConfitureStrategy -Migration $migration -Table tiny -CopyThreshold 3)
+        $low[0].Strategy | Should -Be 'Copy'
+    }
+
+    It 'estimates a table the target does not have yet from the source alone, and says so' {
+        Invoke-TestSql -Side Source -Database $pair.Database -Sql "CREATE TABLE fresh (id integer PRIMARY KEY); INSERT INTO fresh SELECT generate_series(1, 50); GRANT SELECT ON fresh TO $($pair.MigratorUser)" | Out-Null
+        $fresh = Get-ConfitureStrategy -Migration $migration -Table fresh
+        $fresh.Basis | Should -Be 'SourceOnly'
+        $fresh.Strategy | Should -Be 'Copy' -Because 'fresh has no foreign table in the session'
+        $fresh.EstimatedSeconds | Should -BeGreaterThan 0
+        ($fresh.Assumptions -join "`n") | Should -Match 'does not exist in the target'
+    }
+
+    It 'matches wildcards against the session''s tables' {
+        (Get-ConfitureStrategy -Migration $migration -Table 'orders*').Table | Should -Be @('orders_a', 'orders_b')
+    }
+
+    It 'leaves out -ExcludeTable, wildcards too' {
+        (Get-ConfitureStrategy -Migration $migration -ExcludeTable 'orders*', wide).Table | Sort-Object | Should -Be @('child', 'tiny')
+        (Get-ConfitureStrategy -Migration $migration -Table 'orders*' -ExcludeTable orders_b).Table | Should -Be @('orders_a')
+    }
+
+    It 'warns about an -ExcludeTable that leaves out nothing' {
+        $null = Get-ConfitureStrategy -Migration $migration -Table tiny -ExcludeTable nothing_like_it -WarningVariable warned -WarningAction SilentlyContinue
+        "$warned" | Should -Match '-ExcludeTable "nothing_like_it" matches none'
+    }
+
+    It 'suggests the near name of a mistyped table (Confiture.TableNotFound)' {
+        $result = Get-ConfitureStrategy -Migration $migration -Table wdie -ErrorVariable failures -ErrorAction SilentlyContinue
+        $result | Should -BeNullOrEmpty
+        $failures[0].FullyQualifiedErrorId | Should -BeLike 'Confiture.TableNotFound,*'
+        $failures[0].Exception.Message | Should -Match 'did you mean "wide"\?'
+    }
+
+    It 'suggests the near name of a wildcard that matches nothing, and plans the names that match' {
+        $result = @(Get-ConfitureStrategy -Migration $migration -Table 'oders_*', tiny -ErrorVariable failures -ErrorAction SilentlyContinue)
+        $result.Table | Should -Be @('tiny')
+        $failures[0].FullyQualifiedErrorId | Should -BeLike 'Confiture.TableNotFound,*'
+        $failures[0].Exception.Message | Should -Match 'No table of the session matches "oders_\*" \(did you mean "orders_a"\?\)'
     }
 }

@@ -305,15 +305,13 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
                 continue;
             }
 
-            var pattern = new WildcardPattern(name, WildcardOptions.CultureInvariant);
             // A wildcard names tables only: the session's views and materialized views match no pattern.
             IReadOnlyList<string> matches = [];
-            Guard(() => matches = Run((_, token) => migration.Migrator.TablesAmongAsync(migration.Tables.Where(pattern.IsMatch).ToList(), cancellationToken: token)),
+            Guard(() => matches = Run((_, token) => migration.Migrator.TablesAmongAsync(TableSelection.Match(name, migration.Tables), cancellationToken: token)),
                 target: name, terminating: true);
             if (matches.Count == 0)
             {
-                WriteError(ErrorRecords.From(new ConfitureException(ConfitureErrorKind.TableNotFound,
-                    $"No table of the session matches \"{name}\".", name, $"The session's tables: {string.Join(", ", migration.Tables)}."), name));
+                WriteError(ErrorRecords.From(TableSelection.NoMatch(name, migration.Tables), name));
             }
 
             foreach (var match in matches)
@@ -360,7 +358,7 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
             StrategyChoice.Copy => MigrationStrategy.Copy,
             // A change stream's snapshot, like a run's, is read by Copy only.
             _ when !alone || migration.Migrator.HasChangeStream => MigrationStrategy.Copy,
-            _ => Run((_, token) => migration.Migrator.AnalyzeTablesAsync(p.Request.SourceSchema, [p.Request.SourceTable], cancellationToken: token))[0].Strategy,
+            _ => Run((_, token) => migration.Migrator.AnalyzeTablesAsync(p.Request.SourceSchema, [p.Request.SourceTable], map: migration.Map, cancellationToken: token))[0].Strategy,
         }).ToArray();
         if (!alone && strategies.Contains(MigrationStrategy.Fdw))
         {
