@@ -7,14 +7,15 @@ namespace Confiture.Core.Migration;
 /// <summary>
 /// The target table's indexes and key constraints, captured as the server prints them, so a load
 /// can run without index maintenance and then rebuild them exactly. Foreign keys that point at the
-/// table (its own included) go first and come back last, since they hang on its unique indexes.
+/// table (its own included) go first and come back last, since they hang on its unique indexes;
+/// the table's keys to its parents go too, so each is checked once over the loaded rows.
 /// What pg_get_indexdef leaves out comes back too: the index's tablespace, the CLUSTER mark, the
 /// replica identity, comments and per-column statistics targets. A constraint's NOT VALID and
 /// DEFERRABLE state is part of pg_get_constraintdef. Dropped and rebuilt inside the load's
 /// transaction, a failure restores them with the rollback; where the drops must commit first
 /// (parallel parts), <see cref="DeferredJournal"/> keeps the definitions on the target.
 /// </summary>
-/// <param name="Definitions">In rebuild order: indexes, then the table's keys, then the foreign keys pointing at it.</param>
+/// <param name="Definitions">In rebuild order: indexes, then the table's keys, then the foreign keys pointing at it, then its keys to its parents.</param>
 /// <param name="Drops">In the order that frees each definition from what hangs on it: foreign keys, keys, indexes.</param>
 internal sealed record DeferredIndexes(IReadOnlyList<DeferredDefinition> Definitions, IReadOnlyList<SqlStatement> Drops)
 {
@@ -49,6 +50,16 @@ internal sealed record DeferredIndexes(IReadOnlyList<DeferredDefinition> Definit
         var keys = await ConstraintsAsync(connection, "c.conrelid = $1 AND c.contype IN ('p', 'u', 'x')", "c.contype, c.conname", table, cancellationToken).ConfigureAwait(false);
         // Only a constraint's own definition: the copies PostgreSQL keeps on partitions go with it.
         var referencing = await ConstraintsAsync(connection, "c.confrelid = $1 AND c.contype = 'f' AND c.conparentid = 0", "1, c.conname", table, cancellationToken).ConfigureAwait(false);
+        // The table's own keys to other tables: checked row by row while they stand (the cost of a
+        // load into a table with parents), checked in one pass when added back after the rows.
+        var outgoing = await ConstraintsAsync(connection, "c.conrelid = $1 AND c.contype = 'f' AND c.confrelid <> $1 AND c.conparentid = 0", "c.conname", table, cancellationToken).ConfigureAwait(false);
+        var parents = await SqlExecutor.ListAsync(connection,
+            """
+            SELECT DISTINCT format('%I.%I', n.nspname, r.relname)
+            FROM pg_constraint c JOIN pg_class r ON r.oid = c.confrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+            WHERE c.conrelid = $1 AND c.contype = 'f' AND c.confrelid <> $1 AND c.conparentid = 0
+            """,
+            r => r.GetString(0), cancellationToken, table).ConfigureAwait(false);
 
         var definitions = new List<DeferredDefinition>();
         foreach (var index in indexes.Where(i => !i.BacksConstraint))
@@ -60,7 +71,7 @@ internal sealed record DeferredIndexes(IReadOnlyList<DeferredDefinition> Definit
                 SqlStatement.Plain($"DROP INDEX {index.QualifiedName}"), restore));
         }
 
-        foreach (var key in keys.Concat(referencing))
+        foreach (var key in keys.Concat(referencing).Concat(outgoing))
         {
             var restore = new List<SqlStatement>();
             var add = SqlStatement.Plain($"ALTER TABLE {key.Owner} ADD CONSTRAINT {SqlText.Identifier(key.Name)} {key.Definition}");
@@ -83,9 +94,17 @@ internal sealed record DeferredIndexes(IReadOnlyList<DeferredDefinition> Definit
         }
 
         var drops = definitions.Where(d => d.Kind == DeferredKind.Constraint && referencing.Any(r => r.Owner == d.Owner && r.Name == d.Name))
+            .Concat(definitions.Where(d => d.Kind == DeferredKind.Constraint && outgoing.Any(o => o.Owner == d.Owner && o.Name == d.Name)))
             .Concat(definitions.Where(d => d.Kind == DeferredKind.Constraint && keys.Any(k => k.Owner == d.Owner && k.Name == d.Name)))
             .Concat(definitions.Where(d => d.Kind == DeferredKind.Index))
             .Select(d => d.Drop).ToList();
+        if (outgoing.Count > 0)
+        {
+            // Dropping a key to a parent takes an exclusive lock on the parent: all of them at once,
+            // in one order, so tables of a run loading at once that share parents wait, never deadlock.
+            drops.Insert(0, SqlStatement.Plain($"LOCK TABLE {string.Join(", ", parents.Order(StringComparer.Ordinal))} IN ACCESS EXCLUSIVE MODE"));
+        }
+
         return new DeferredIndexes(definitions, drops);
     }
 

@@ -73,6 +73,38 @@ public sealed class FastPathTests(ServerFixture fixture)
         Assert.Equal(["-5 | old@x"], await Db.RowsAsync(s.TargetAdmin, "SELECT id, email FROM accounts"));
     }
 
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public async Task DeferIndexes_checks_the_keys_to_parents_once_after_the_rows_and_refuses_an_orphan_leaving_the_target_as_it_was(MigrationStrategy strategy)
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin,
+            "CREATE TABLE payments (id int, account bigint); INSERT INTO payments SELECT g, g % 50 + 1 FROM generate_series(1, 4000) g");
+        await Db.ExecAsync(s.Databases.TargetMigrator, TargetAccounts +
+            "INSERT INTO accounts SELECT g, 'a' || g || '@x', NULL, 0 FROM generate_series(1, 50) g; INSERT INTO payments VALUES (-1, 7)");
+        const string keys = "SELECT conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated FROM pg_constraint WHERE conrelid = 'payments'::regclass ORDER BY conname";
+        var before = await Db.RowsAsync(s.TargetAdmin, keys);
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+        var request = new TableMigrationRequest { SourceTable = "payments", DeferIndexes = true, Truncate = true };
+
+        var plan = await migrator.PlanMigrationAsync(request, strategy);
+        Assert.Contains(plan, l => l.Contains("DROP CONSTRAINT", StringComparison.Ordinal) && l.Contains("payments_account_fkey", StringComparison.Ordinal));
+        Assert.Contains(plan, l => l.Contains("LOCK TABLE public.accounts IN ACCESS EXCLUSIVE MODE", StringComparison.Ordinal));
+        var result = await migrator.MigrateAsync(request, strategy);
+
+        Assert.Equal(4000, result.RowsMigrated);
+        Assert.Equal(before, await Db.RowsAsync(s.TargetAdmin, keys));
+        Assert.Contains(before, k => k.StartsWith("payments_account_fkey FOREIGN KEY (account) REFERENCES accounts(id) true", StringComparison.Ordinal));
+
+        await Db.ExecAsync(s.SourceAdmin, "INSERT INTO payments VALUES (4001, 999)");
+        var error = await Assert.ThrowsAsync<ConfitureException>(() => migrator.MigrateAsync(request, strategy));
+
+        Assert.Contains("payments_account_fkey", error.Message, StringComparison.Ordinal);
+        Assert.Equal(before, await Db.RowsAsync(s.TargetAdmin, keys));
+        Assert.Equal(["4000 | 1 | 4000"], await Db.RowsAsync(s.TargetAdmin, "SELECT count(*), min(id), max(id) FROM payments"));
+    }
+
     [Fact]
     public async Task DeferIndexes_refuses_append()
     {
