@@ -481,6 +481,9 @@ Describe 'Null and empty strings for every string parameter' -Tag IntegrationTes
             'Test-ConfitureMigration'        = @{ Migration = $migration; Table = 'stays' }
             'Remove-ConfitureFdw'            = @{ Migration = $migration }
             'Test-ConfitureCutover'          = @{ Migration = $migration }
+            'Sync-ConfitureMigration'        = @{ Migration = $migration }
+            'Get-ConfitureMigration'         = @{ Target = $target; Source = $source }
+            'Export-ConfitureReport'         = @{ Path = (Join-Path ([IO.Path]::GetTempPath()) "never-written-$([guid]::NewGuid().ToString('N')).html"); InputObject = [pscustomobject]@{ Name = 'stays' } }
         }
         $baseline = Get-DatabaseFingerprint -Pair $pair
     }

@@ -28,7 +28,7 @@ Describe 'The module manifest' {
         $data.CmdletsToExport | Should -Not -Contain '*'
         @($data.CmdletsToExport) | Sort-Object | Should -Be @(
             'Connect-ConfitureDatabase', 'Enable-ConfitureFdw', 'Export-ConfitureReport', 'Get-ConfitureMigration', 'Get-ConfitureStrategy',
-            'Invoke-ConfitureTableMigration', 'Remove-ConfitureFdw', 'Test-ConfitureCutover', 'Test-ConfitureMigration')
+            'Invoke-ConfitureTableMigration', 'Remove-ConfitureFdw', 'Sync-ConfitureMigration', 'Test-ConfitureCutover', 'Test-ConfitureMigration')
         @($data.FunctionsToExport).Count | Should -Be 0
         @($data.AliasesToExport).Count | Should -Be 0
         @($data.VariablesToExport).Count | Should -Be 0

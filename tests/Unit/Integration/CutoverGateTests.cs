@@ -210,11 +210,9 @@ public sealed class CutoverGateTests(ServerFixture fixture)
             var applied = await Db.ScalarAsync<string>(s.SourceAdmin, "SELECT pg_current_wal_lsn()::text");
             await Db.ExecAsync(s.Databases.TargetMigrator,
                 $"""
-                ALTER TABLE confiture.setup_object DROP CONSTRAINT IF EXISTS setup_object_kind_check;
                 INSERT INTO confiture.setup_object (server_name, kind, name) VALUES ('confiture_source_server', 'replication slot', '{slot}');
-                CREATE TABLE IF NOT EXISTS confiture.stream_position (server_name text PRIMARY KEY, slot_name text NOT NULL, publication text,
-                    applied_lsn pg_lsn NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), changes_applied bigint NOT NULL DEFAULT 0);
-                INSERT INTO confiture.stream_position (server_name, slot_name, applied_lsn, changes_applied) VALUES ('confiture_source_server', '{slot}', '{applied}', 12);
+                INSERT INTO confiture.stream_position (server_name, slot_name, publication, applied_lsn, changes_applied)
+                VALUES ('confiture_source_server', '{slot}', '{slot}', '{applied}', 12);
                 """);
             var caughtUp = await GateAsync(migrator);
             Assert.True(caughtUp.Ready, string.Join(Environment.NewLine, caughtUp.Items.Where(i => !i.Passed)));
