@@ -203,7 +203,7 @@ public sealed class CutoverGateTests(ServerFixture fixture)
         var (s, migrator) = await MigratedAndVerifiedAsync(fixture);
         await using var _ = s;
         var slot = "confiture_gate_" + Guid.NewGuid().ToString("N")[..12];
-        await Db.ExecAsync(s.SourceAdmin, $"SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput')");
+        await Db.ExecAsync(s.SourceAdmin, $"SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput'); CREATE PUBLICATION {slot} FOR ALL TABLES");
         try
         {
             // The stream's record, as its contract says: the slot among the setup's objects, and how far it applied.
@@ -235,7 +235,7 @@ public sealed class CutoverGateTests(ServerFixture fixture)
         finally
         {
             // A slot left behind keeps WAL on the shared test server forever: always dropped.
-            await Db.ExecAsync(s.SourceAdmin, $"SELECT pg_drop_replication_slot('{slot}')");
+            await Db.ExecAsync(s.SourceAdmin, $"SELECT pg_drop_replication_slot('{slot}'); DROP PUBLICATION {slot}");
         }
     }
 }
