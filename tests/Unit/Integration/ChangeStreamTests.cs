@@ -191,6 +191,42 @@ public sealed class ChangeStreamTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_source_without_a_free_replication_slot_is_refused_before_anything_is_set_up()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        await Db.ExecAsync(s.SourceAdmin, SourceItems);
+        await Db.ExecAsync(s.Databases.TargetMigrator, TargetItems);
+        // The engine tests run one at a time, so the source's free slots can be taken for a moment:
+        // physical slots that reserve no WAL, every one dropped again.
+        var free = await Db.ScalarAsync<int>(s.SourceAdmin,
+            "SELECT current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots)::int");
+        var fillers = Enumerable.Range(0, free).Select(i => $"cs_fill_{Guid.NewGuid():N}"[..20] + i).ToList();
+        try
+        {
+            foreach (var filler in fillers)
+            {
+                await Db.ExecAsync(s.SourceAdmin, $"SELECT pg_create_physical_replication_slot('{filler}')");
+            }
+
+            var error = await Assert.ThrowsAsync<ConfitureException>(() => s.Migrator().SetupChangeStreamAsync());
+
+            Assert.Equal(ConfitureErrorKind.ReplicationSlotsExhausted, error.Kind);
+            Assert.Contains("max_replication_slots", error.Message, StringComparison.Ordinal);
+            Assert.Contains("pg_drop_replication_slot", error.RecommendedAction, StringComparison.Ordinal);
+            Assert.Empty(await SlotsAsync(s));
+            Assert.Equal(["0"], await Db.RowsAsync(s.TargetAdmin, "SELECT count(*) FROM pg_foreign_server"));
+            Assert.Equal(["0"], await Db.RowsAsync(s.SourceAdmin, "SELECT count(*) FROM pg_publication"));
+        }
+        finally
+        {
+            foreach (var filler in fillers)
+            {
+                await Db.ExecAsync(s.SourceAdmin, $"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{filler}'");
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_source_without_logical_wal_is_refused()
     {
         await using var s = await Scenario.CreateAsync(fixture);
