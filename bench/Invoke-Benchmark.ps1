@@ -298,8 +298,12 @@ function Format-Percent([double] $Value) { '{0}{1} %' -f $(if ($Value -gt 0) { '
 
 function Write-Results($Machine, $Tables, $AllResults, $Memory, $Verification, [string] $CommandLine, $Checksums, $Sync, $Planner, [double] $PlanSeconds) {
     $main = $Tables | Where-Object { -not $_.CopyOf }
-    # The whole-database benchmark writes a section of its own: kept as it was.
-    $kept = @(Get-ResultsSection -Path $ResultsPath -Name 'whole-database')
+    # Sections other tasks measure (the cutover freeze of build.ps1 Cutover, the whole database of
+    # build.ps1 WholeDatabase) are kept as they were.
+    $kept = @(foreach ($name in 'cutover', 'whole-database') {
+            $section = @(Get-ResultsSection -Path $ResultsPath -Name $name)
+            if ($section.Count) { $section; '' }
+        })
     $lines = [System.Collections.Generic.List[string]]::new()
     $lines.Add('# Confiture benchmark results')
     $lines.Add('')
@@ -421,7 +425,7 @@ function Write-Results($Machine, $Tables, $AllResults, $Memory, $Verification, [
         }
     }
     $lines.Add('')
-    if ($kept.Count) { $lines.AddRange([string[]]$kept) }
+    if ($kept.Count) { $lines.AddRange([string[]]($kept | Select-Object -SkipLast 1)) }
 
     [System.IO.File]::WriteAllLines($ResultsPath, $lines)
 }
