@@ -1,5 +1,6 @@
 using Confiture.Core.Record;
 using Confiture.Core.Sql;
+using Confiture.Core.Stream;
 using Npgsql;
 
 namespace Confiture.Core.Readiness;
@@ -16,8 +17,6 @@ internal static class StreamChecks
 {
     internal sealed record Outcome(IReadOnlyList<ReadinessItem> Items, long? LagBytes, long? RetainedBytes);
 
-    private sealed record Position(string Slot, string? Publication, string AppliedLsn, DateTimeOffset AppliedAt, long ChangesApplied);
-
     public static async Task<Outcome> CheckAsync(NpgsqlConnection target, NpgsqlConnection source, string serverName, long maxLagBytes, CancellationToken cancellationToken)
     {
         var objects = await TargetRecord.AccessAsync(target, "setup_object", "SELECT", cancellationToken).ConfigureAwait(false) == true
@@ -25,23 +24,16 @@ internal static class StreamChecks
                 $"SELECT kind, name FROM {TargetRecord.Schema}.setup_object WHERE server_name = $1 AND kind IN ('replication slot', 'publication') ORDER BY kind, name",
                 r => (Kind: r.GetString(0), Name: r.GetString(1)), cancellationToken, serverName).ConfigureAwait(false)
             : [];
-        var positions = await TargetRecord.AccessAsync(target, "stream_position", "SELECT", cancellationToken).ConfigureAwait(false) switch
-        {
-            true => await SqlExecutor.ListAsync(target,
-                $"SELECT slot_name, publication, applied_lsn::text, applied_at, changes_applied FROM {TargetRecord.Schema}.stream_position WHERE server_name = $1",
-                r => new Position(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetString(2), r.GetFieldValue<DateTimeOffset>(3), r.GetInt64(4)),
-                cancellationToken, serverName).ConfigureAwait(false),
-            false => null,
-            null => [],
-        };
-        var slot = objects.FirstOrDefault(o => o.Kind == "replication slot").Name ?? positions?.FirstOrDefault()?.Slot;
+        // The stream's own reader of its position; the gate only adds whether the role may read it.
+        var unreadable = await TargetRecord.AccessAsync(target, "stream_position", "SELECT", cancellationToken).ConfigureAwait(false) == false;
+        var position = unreadable ? null : await StreamPosition.ReadAsync(target, serverName, cancellationToken).ConfigureAwait(false);
+        var slot = objects.FirstOrDefault(o => o.Kind == "replication slot").Name ?? position?.Slot;
         if (slot is null)
         {
             return new Outcome([], null, null);
         }
 
         var items = new List<ReadinessItem>();
-        var position = positions?.FirstOrDefault();
         var publication = objects.FirstOrDefault(o => o.Kind == "publication").Name ?? position?.Publication;
 
         var slots = await SqlExecutor.ListAsync(source,
@@ -55,7 +47,7 @@ internal static class StreamChecks
             cancellationToken, slot, publication).ConfigureAwait(false);
 
         long? lag = null;
-        if (positions is null)
+        if (unreadable)
         {
             items.Add(Item(ReadinessCheck.StreamLag, false, $"The role may not read {TargetRecord.Schema}.stream_position, so how far the stream applied cannot be told.",
                 $"Grant SELECT on {TargetRecord.Schema}.stream_position to the role that runs the gate."));
@@ -67,7 +59,7 @@ internal static class StreamChecks
         }
         else
         {
-            lag = await SqlExecutor.ScalarAsync<long>(source, "SELECT greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn), 0)::bigint", cancellationToken, position.AppliedLsn)
+            lag = await SqlExecutor.ScalarAsync<long>(source, "SELECT greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn), 0)::bigint", cancellationToken, position.AppliedLsn.ToString())
                 .ConfigureAwait(false);
             var where = $"applied up to {position.AppliedLsn} at {position.AppliedAt:u} ({position.ChangesApplied} change(s) in all)";
             items.Add(lag <= maxLagBytes
