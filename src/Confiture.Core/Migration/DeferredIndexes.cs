@@ -53,13 +53,6 @@ internal sealed record DeferredIndexes(IReadOnlyList<DeferredDefinition> Definit
         // The table's own keys to other tables: checked row by row while they stand (the cost of a
         // load into a table with parents), checked in one pass when added back after the rows.
         var outgoing = await ConstraintsAsync(connection, "c.conrelid = $1 AND c.contype = 'f' AND c.confrelid <> $1 AND c.conparentid = 0", "c.conname", table, cancellationToken).ConfigureAwait(false);
-        var parents = await SqlExecutor.ListAsync(connection,
-            """
-            SELECT DISTINCT format('%I.%I', n.nspname, r.relname)
-            FROM pg_constraint c JOIN pg_class r ON r.oid = c.confrelid JOIN pg_namespace n ON n.oid = r.relnamespace
-            WHERE c.conrelid = $1 AND c.contype = 'f' AND c.confrelid <> $1 AND c.conparentid = 0
-            """,
-            r => r.GetString(0), cancellationToken, table).ConfigureAwait(false);
 
         var definitions = new List<DeferredDefinition>();
         foreach (var index in indexes.Where(i => !i.BacksConstraint))
@@ -102,7 +95,8 @@ internal sealed record DeferredIndexes(IReadOnlyList<DeferredDefinition> Definit
         {
             // Dropping a key to a parent takes an exclusive lock on the parent: all of them at once,
             // in one order, so tables of a run loading at once that share parents wait, never deadlock.
-            drops.Insert(0, SqlStatement.Plain($"LOCK TABLE {string.Join(", ", parents.Order(StringComparer.Ordinal))} IN ACCESS EXCLUSIVE MODE"));
+            var parents = outgoing.Select(o => o.Referenced!).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+            drops.Insert(0, SqlStatement.Plain($"LOCK TABLE {string.Join(", ", parents)} IN ACCESS EXCLUSIVE MODE"));
         }
 
         return new DeferredIndexes(definitions, drops);
@@ -142,18 +136,21 @@ internal sealed record DeferredIndexes(IReadOnlyList<DeferredDefinition> Definit
     private static Task<List<ConstraintFacts>> ConstraintsAsync(NpgsqlConnection connection, string where, string order, uint table, CancellationToken cancellationToken) =>
         SqlExecutor.ListAsync(connection,
             $"""
-             SELECT format('%I.%I', n.nspname, r.relname), c.conname, pg_get_constraintdef(c.oid), obj_description(c.oid, 'pg_constraint'), c.contype, c.conindid
+             SELECT format('%I.%I', n.nspname, r.relname), c.conname, pg_get_constraintdef(c.oid), obj_description(c.oid, 'pg_constraint'), c.contype, c.conindid,
+                    (SELECT format('%I.%I', fn.nspname, f.relname) FROM pg_class f JOIN pg_namespace fn ON fn.oid = f.relnamespace WHERE f.oid = c.confrelid)
              FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid JOIN pg_namespace n ON n.oid = r.relnamespace
              WHERE {where} ORDER BY {order}
              """,
-            r => new ConstraintFacts(r.GetString(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3), r.GetChar(4), r.GetFieldValue<uint>(5)),
+            r => new ConstraintFacts(r.GetString(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3), r.GetChar(4), r.GetFieldValue<uint>(5),
+                r.IsDBNull(6) ? null : r.GetString(6)),
             cancellationToken, table);
 
     private sealed record IndexFacts(
         uint Oid, string QualifiedName, string Name, string Definition, string? Tablespace, bool Clustered, bool ReplicaIdentity, string? Comment,
         int[] StatisticsColumns, int[] StatisticsTargets, bool BacksConstraint);
 
-    private sealed record ConstraintFacts(string Owner, string Name, string Definition, string? Comment, char Type, uint IndexOid);
+    // Referenced: a foreign key's referenced table, quoted and qualified; null for other constraints.
+    private sealed record ConstraintFacts(string Owner, string Name, string Definition, string? Comment, char Type, uint IndexOid, string? Referenced);
 }
 
 /// <summary>What a deferred definition is, for telling whether it is missing.</summary>
