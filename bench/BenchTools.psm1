@@ -195,4 +195,28 @@ function Get-ResultsSection {
     if ($start -ge 0 -and $stop -gt $start) { $existing[$start..$stop] }
 }
 
-Export-ModuleMember -Function Write-BenchLog, Set-EnvironmentVariable, Get-Median, Format-Number, Invoke-Checked, Get-BenchServer, Get-LibpqDsn, Get-PostgresUri, New-PgPassFile, Invoke-Psql, Remove-BenchDatabase, Install-PgcopydbIfMissing, Get-PwshCommand, Get-MachineDescription, Get-CommandLine, Get-Ratio, Set-ResultsSection, Get-ResultsSection
+function Invoke-TimedPgcopydb {
+    <#
+        Runs pgcopydb with its work folder and returns the seconds it took. pgcopydb copies as text
+        in each server's own DateStyle: with the test servers' different styles it fails on dates, so
+        both its sessions are given one style, as a DBA would. It logs a failed COPY (a duplicate
+        key, say) as ERROR and still exits 0, so its log is read for errors too.
+    #>
+    param([Parameter(Mandatory)][string[]] $Arguments, [Parameter(Mandatory)][string] $Directory, [Parameter(Mandatory)][string] $Description)
+    $saved = $env:PGDATESTYLE, $env:PGTZ
+    $env:PGDATESTYLE, $env:PGTZ = 'ISO, YMD', 'UTC'
+    try {
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        $output = Invoke-Checked pgcopydb ($Arguments + @('--dir', $Directory)) -Description $Description
+        $seconds = $clock.Elapsed.TotalSeconds
+    }
+    finally {
+        $env:PGDATESTYLE, $env:PGTZ = $saved
+    }
+    $errors = @($output | Where-Object { $_ -match '^\S+ \d+ (ERROR|FATAL) ' })
+    if ($errors.Count) { throw "$Description reported errors (exit code 0):$([Environment]::NewLine)$($errors -join [Environment]::NewLine)" }
+    Remove-Item -LiteralPath $Directory -Recurse -Force
+    $seconds
+}
+
+Export-ModuleMember -Function Write-BenchLog, Set-EnvironmentVariable, Get-Median, Format-Number, Invoke-Checked, Get-BenchServer, Get-LibpqDsn, Get-PostgresUri, New-PgPassFile, Invoke-Psql, Remove-BenchDatabase, Install-PgcopydbIfMissing, Get-PwshCommand, Get-MachineDescription, Get-CommandLine, Get-Ratio, Set-ResultsSection, Get-ResultsSection, Invoke-TimedPgcopydb

@@ -149,24 +149,8 @@ function Measure-Pgcopydb($Source, $Target, $Table, [string] $WorkDirectory) {
     $filters = Join-Path $WorkDirectory "filters-$($Table.Name).ini"
     if (-not (Test-Path $filters)) { Set-Content -LiteralPath $filters -Value "[include-only-table]`npublic.$($Table.Name)" }
     $directory = Join-Path $WorkDirectory ('pgcopydb-' + [guid]::NewGuid().ToString('N'))
-    $arguments = @('copy', 'table-data', '--source', (Get-PostgresUri $Source), '--target', (Get-PostgresUri $Target),
-        '--dir', $directory, '--filters', $filters)
-    # pgcopydb 0.10 copies as text in each server's own DateStyle: with the test servers' different
-    # styles it fails on dates, so both its sessions are given one style, as a DBA would.
-    $saved = $env:PGDATESTYLE, $env:PGTZ
-    $env:PGDATESTYLE, $env:PGTZ = 'ISO, YMD', 'UTC'
-    try {
-        $clock = [System.Diagnostics.Stopwatch]::StartNew()
-        $output = Invoke-Checked pgcopydb $arguments -Description 'pgcopydb copy table-data'
-        $seconds = $clock.Elapsed.TotalSeconds
-    }
-    finally {
-        $env:PGDATESTYLE, $env:PGTZ = $saved
-    }
-    # pgcopydb 0.10 logs a failed COPY (a duplicate key, say) as ERROR and still exits 0.
-    $errors = @($output | Where-Object { $_ -match '^\S+ \d+ (ERROR|FATAL) ' })
-    if ($errors.Count) { throw "pgcopydb copy table-data reported errors (exit code 0):$([Environment]::NewLine)$($errors -join [Environment]::NewLine)" }
-    Remove-Item -LiteralPath $directory -Recurse -Force
+    $arguments = @('copy', 'table-data', '--source', (Get-PostgresUri $Source), '--target', (Get-PostgresUri $Target), '--filters', $filters)
+    $seconds = Invoke-TimedPgcopydb -Arguments $arguments -Directory $directory -Description 'pgcopydb copy table-data'
     [pscustomobject]@{ Seconds = $seconds; PeakMB = $null }
 }
 

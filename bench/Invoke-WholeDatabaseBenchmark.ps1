@@ -113,23 +113,8 @@ function Measure-PgcopydbClone($Source, $Clone, [string] $WorkDirectory) {
     Invoke-Psql $Clone "CREATE DATABASE $($Clone.Database) TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'" -Database postgres | Out-Null
     Invoke-Psql $Clone 'CHECKPOINT;' | Out-Null
     $directory = Join-Path $WorkDirectory ('pgcopydb-' + [guid]::NewGuid().ToString('N'))
-    $arguments = @('clone', '--source', (Get-PostgresUri $Source), '--target', (Get-PostgresUri $Clone), '--dir', $directory,
-        '--table-jobs', '2', '--index-jobs', '2', '--no-owner')
-    # pgcopydb copies as text in each server's DateStyle: both sessions get one style (see RESULTS.md).
-    $saved = $env:PGDATESTYLE, $env:PGTZ
-    $env:PGDATESTYLE, $env:PGTZ = 'ISO, YMD', 'UTC'
-    try {
-        $clock = [System.Diagnostics.Stopwatch]::StartNew()
-        $output = Invoke-Checked pgcopydb $arguments -Description 'pgcopydb clone'
-        $seconds = $clock.Elapsed.TotalSeconds
-    }
-    finally {
-        $env:PGDATESTYLE, $env:PGTZ = $saved
-    }
-    $errors = @($output | Where-Object { $_ -match '^\S+ \d+ (ERROR|FATAL) ' })
-    if ($errors.Count) { throw "pgcopydb clone reported errors (exit code 0):$([Environment]::NewLine)$($errors -join [Environment]::NewLine)" }
-    Remove-Item -LiteralPath $directory -Recurse -Force
-    $seconds
+    $arguments = @('clone', '--source', (Get-PostgresUri $Source), '--target', (Get-PostgresUri $Clone), '--table-jobs', '2', '--index-jobs', '2', '--no-owner')
+    Invoke-TimedPgcopydb -Arguments $arguments -Directory $directory -Description 'pgcopydb clone'
 }
 
 function Invoke-Child([hashtable] $Parameters) {
