@@ -105,8 +105,7 @@ public sealed class ChangeStreamTests(ServerFixture fixture)
         await Db.ExecAsync(s.Databases.TargetMigrator,
             "CREATE TYPE state_t AS ENUM ('open', 'closed'); " +
             "CREATE TABLE pairs (id bigint PRIMARY KEY, state state_t, amount numeric(12,2), at timestamp, day text, raw bytea, ratio float8, doc jsonb, span interval, stamp timestamptz)");
-        var migrator = s.Migrator();
-        try
+        await WithStreamCleanedUpAsync(s, async migrator =>
         {
             await migrator.SetupChangeStreamAsync();
             await migrator.MigrateTableCopyAsync(new TableMigrationRequest { SourceTable = "pairs" });
@@ -119,13 +118,7 @@ public sealed class ChangeStreamTests(ServerFixture fixture)
             Assert.True(verification.ChecksumMatch == true, string.Join("; ", verification.Differences.Select(d => d.ToString())));
             // The target's own DateStyle printed the date, as the copy's cast to text would.
             Assert.Equal(await Db.RowsAsync(s.TargetAdmin, "SELECT '2000-01-02'::date::text"), await Db.RowsAsync(s.TargetAdmin, "SELECT day FROM pairs WHERE id = 100"));
-        }
-        finally
-        {
-            await migrator.CleanupFdwAsync();
-        }
-
-        Assert.Empty(await SlotsAsync(s));
+        });
     }
 
     [Fact]
@@ -134,8 +127,7 @@ public sealed class ChangeStreamTests(ServerFixture fixture)
         await using var s = await Scenario.CreateAsync(fixture);
         await Db.ExecAsync(s.SourceAdmin, $"{SourceItems}; INSERT INTO items SELECT g, 'Item ' || g FROM generate_series(1, 100) g");
         await Db.ExecAsync(s.Databases.TargetMigrator, TargetItems);
-        var migrator = s.Migrator();
-        try
+        await WithStreamCleanedUpAsync(s, async migrator =>
         {
             await migrator.SetupChangeStreamAsync();
             await migrator.MigrateTableCopyAsync(ItemsRequest);
@@ -165,13 +157,7 @@ public sealed class ChangeStreamTests(ServerFixture fixture)
             await Db.ExecAsync(s.SourceAdmin, "DELETE FROM items WHERE id = 1000");
             Assert.Equal(1, (await migrator.SyncChangeStreamAsync()).ChangesApplied);
             await AssertSameAsync(migrator);
-        }
-        finally
-        {
-            await migrator.CleanupFdwAsync();
-        }
-
-        Assert.Empty(await SlotsAsync(s));
+        });
     }
 
     [Fact]
@@ -307,8 +293,7 @@ public sealed class ChangeStreamTests(ServerFixture fixture)
         await using var s = await Scenario.CreateAsync(fixture);
         await Db.ExecAsync(s.SourceAdmin, $"{SourceItems}; INSERT INTO items SELECT g, 'Item ' || g FROM generate_series(1, 10) g");
         await Db.ExecAsync(s.Databases.TargetMigrator, TargetItems);
-        var migrator = s.Migrator();
-        try
+        await WithStreamCleanedUpAsync(s, async migrator =>
         {
             await migrator.SetupChangeStreamAsync();
             await migrator.MigrateTableCopyAsync(ItemsRequest);
@@ -320,13 +305,7 @@ public sealed class ChangeStreamTests(ServerFixture fixture)
             Assert.Contains("items", error.Message, StringComparison.Ordinal);
             Assert.Contains("\"added\"", error.Message, StringComparison.Ordinal);
             Assert.Equal(["0"], await Db.RowsAsync(s.TargetAdmin, "SELECT count(*) FROM items WHERE item_id >= 100"));
-        }
-        finally
-        {
-            await migrator.CleanupFdwAsync();
-        }
-
-        Assert.Empty(await SlotsAsync(s));
+        });
     }
 
     [Fact]
@@ -335,8 +314,7 @@ public sealed class ChangeStreamTests(ServerFixture fixture)
         await using var s = await Scenario.CreateAsync(fixture);
         await Db.ExecAsync(s.SourceAdmin, $"{SourceItems}; INSERT INTO items SELECT g, 'Item ' || g FROM generate_series(1, 10) g");
         await Db.ExecAsync(s.Databases.TargetMigrator, TargetItems);
-        var migrator = s.Migrator();
-        try
+        await WithStreamCleanedUpAsync(s, async migrator =>
         {
             await migrator.SetupChangeStreamAsync();
             await migrator.MigrateTableCopyAsync(ItemsRequest);
@@ -347,13 +325,7 @@ public sealed class ChangeStreamTests(ServerFixture fixture)
             Assert.Equal(ConfitureErrorKind.ChangeStreamSchemaChanged, error.Kind);
             Assert.Contains("\"price\"", error.Message, StringComparison.Ordinal);
             Assert.Equal(["0"], await Db.RowsAsync(s.TargetAdmin, "SELECT count(*) FROM items WHERE price IS NOT NULL"));
-        }
-        finally
-        {
-            await migrator.CleanupFdwAsync();
-        }
-
-        Assert.Empty(await SlotsAsync(s));
+        });
     }
 
     [Fact]
@@ -390,6 +362,22 @@ public sealed class ChangeStreamTests(ServerFixture fixture)
     {
         var verification = await migrator.VerifyMigrationAsync(new VerificationRequest { SourceTable = "items", Checksum = true });
         Assert.True(verification.ChecksumMatch == true, string.Join("; ", verification.Differences.Select(d => d.ToString())));
+    }
+
+    /// <summary>Runs a test on a fresh migrator whose stream is always cleaned up, then checks that no slot was left.</summary>
+    private static async Task WithStreamCleanedUpAsync(Scenario s, Func<SchemaToSchemaMigrator, Task> test)
+    {
+        var migrator = s.Migrator();
+        try
+        {
+            await test(migrator);
+        }
+        finally
+        {
+            await migrator.CleanupFdwAsync();
+        }
+
+        Assert.Empty(await SlotsAsync(s));
     }
 
     private static Task<List<string>> SlotsAsync(Scenario s) =>
