@@ -23,7 +23,11 @@ internal sealed record DeferredIndexes(IReadOnlyList<DeferredDefinition> Definit
 
     public IReadOnlyList<SqlStatement> Rebuilds => Definitions.SelectMany(d => d.Restore).ToList();
 
-    public static async Task<DeferredIndexes> CaptureAsync(NpgsqlConnection connection, uint table, CancellationToken cancellationToken)
+    /// <param name="connection">A target connection.</param>
+    /// <param name="table">The target table.</param>
+    /// <param name="cancellationToken">Stops the work.</param>
+    /// <param name="runKeys">Foreign keys (table as format('%I.%I') prints it, and name) that the table's run drops and adds back itself: left out.</param>
+    public static async Task<DeferredIndexes> CaptureAsync(NpgsqlConnection connection, uint table, CancellationToken cancellationToken, IReadOnlySet<(string Table, string Name)>? runKeys = null)
     {
         var qualifiedTable = await SqlExecutor.ScalarAsync<string>(connection,
             "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
@@ -53,6 +57,11 @@ internal sealed record DeferredIndexes(IReadOnlyList<DeferredDefinition> Definit
         // The table's own keys to other tables: checked row by row while they stand (the cost of a
         // load into a table with parents), checked in one pass when added back after the rows.
         var outgoing = await ConstraintsAsync(connection, "c.conrelid = $1 AND c.contype = 'f' AND c.confrelid <> $1 AND c.conparentid = 0", "c.conname", table, cancellationToken).ConfigureAwait(false);
+        if (runKeys is { Count: > 0 })
+        {
+            referencing.RemoveAll(k => runKeys.Contains((k.Owner, k.Name)));
+            outgoing.RemoveAll(k => runKeys.Contains((k.Owner, k.Name)));
+        }
 
         var definitions = new List<DeferredDefinition>();
         foreach (var index in indexes.Where(i => !i.BacksConstraint))

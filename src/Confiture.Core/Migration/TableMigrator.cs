@@ -521,12 +521,13 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         _ => "The target was rolled back; no row was written.",
     };
 
-    /// <summary>Puts back what an interrupted -DeferIndexes load left dropped, before this call looks at any table.</summary>
+    /// <summary>Puts back what an interrupted -DeferIndexes load or run left dropped, before this call looks at any table.</summary>
     internal async Task RestoreFromJournalAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
         try
         {
             await DeferredJournal.RestoreFromJournalAsync(connection, observer, cancellationToken).ConfigureAwait(false);
+            await Run.RunKeys.RestoreAbandonedAsync(connection, observer, cancellationToken).ConfigureAwait(false);
         }
         catch (NpgsqlException ex) when (ex is PostgresException || !cancellationToken.IsCancellationRequested)
         {

@@ -168,6 +168,23 @@ internal static class TargetRecord
             applied_at timestamptz NOT NULL DEFAULT now(),
             changes_applied bigint NOT NULL DEFAULT 0)
         """,
+        // The foreign keys among the tables of a -DeferIndexes run, dropped when it starts and
+        // added back when its tables have loaded: written in the transaction of the drop, removed
+        // in the one that validates the key. A row whose run's lock is gone is a key to put back
+        // ('dropped': missing; 'not validated': back as NOT VALID, its rows not all matched yet).
+        $"""
+        CREATE TABLE IF NOT EXISTS {Schema}.run_key (
+            owner_table text NOT NULL,
+            name text NOT NULL,
+            referenced_table text NOT NULL,
+            definition text NOT NULL,
+            run_id uuid NOT NULL,
+            state text NOT NULL CHECK (state IN ('dropped', 'not validated')),
+            failure text,
+            dropped_at timestamptz NOT NULL DEFAULT now(),
+            dropped_by text NOT NULL DEFAULT current_user,
+            PRIMARY KEY (owner_table, name))
+        """,
     ];
 
     /// <summary>Creates whatever of the record is missing, inside the caller's transaction.</summary>
@@ -216,7 +233,7 @@ internal static class TargetRecord
     public static Task<bool> ExistsAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
         SqlExecutor.ScalarAsync<bool>(connection, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", cancellationToken, Schema);
 
-    private static readonly string[] TableNames = ["table_map", "setup", "setup_object", "deferred_definition", "sync_mark", "run", "run_table", "verification", "stream_position"];
+    private static readonly string[] TableNames = ["table_map", "setup", "setup_object", "deferred_definition", "sync_mark", "run", "run_table", "verification", "stream_position", "run_key"];
 
     private static long TableCount => TableNames.Length;
 }

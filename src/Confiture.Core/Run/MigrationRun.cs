@@ -25,6 +25,7 @@ public sealed class MigrationRun : IAsyncDisposable
     private readonly ConcurrentDictionary<int, bool> _outcomes = new();
     private NpgsqlConnection? _ledgerConnection;
     private IReadOnlyDictionary<int, IReadOnlyList<TableMigrationResult>> _skipped = new Dictionary<int, IReadOnlyList<TableMigrationResult>>();
+    private Dictionary<string, long> _bytes = [];
     private volatile bool _cancelled;
 
     private MigrationRun(RunPlan plan, DatabaseEndpoint target, Func<IOperationObserver, TableMigrator> migrator,
@@ -38,6 +39,9 @@ public sealed class MigrationRun : IAsyncDisposable
         _snapshot = snapshot;
         SnapshotTakenAt = takenAt;
     }
+
+    /// <summary>The group number of an outcome about the run's deferred keys, reported after every group's own.</summary>
+    public const int KeysGroup = -1;
 
     /// <summary>What the run executes.</summary>
     public RunPlan Plan { get; }
@@ -88,14 +92,16 @@ public sealed class MigrationRun : IAsyncDisposable
                 r => (Id: r.GetString(0), At: streamSnapshotAt ?? r.GetFieldValue<DateTimeOffset>(1), Xmin: r.GetInt64(2)), cancellationToken,
                 streamSnapshot).ConfigureAwait(false);
             run = new MigrationRun(plan, target, migrator, connection, transaction, exported[0].Id, exported[0].At);
-            run.RowEstimates = await EstimatesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+            var estimates = await EstimatesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
+            run.RowEstimates = estimates.Where(e => e.Value.Rows > 0).ToDictionary(e => e.Key, e => e.Value.Rows, StringComparer.Ordinal);
+            run._bytes = estimates.ToDictionary(e => e.Key, e => e.Value.Bytes, StringComparer.Ordinal);
             await run.OpenLedgerAsync(serverName, options, exported[0].Xmin, observer, cancellationToken).ConfigureAwait(false);
             var committed = run._skipped.Keys.SelectMany(g => plan.Groups[g].Plans).Select(p => p.QualifiedTarget).ToHashSet(StringComparer.Ordinal);
+            // On resume, only the tables still to load are emptied: what the earlier run committed stays.
             var truncate = plan.TruncateTogether.Where(t => !committed.Contains(t)).ToList();
-            if (truncate.Count > 0)
+            if (truncate.Count > 0 || plan.DeferredKeys.Count > 0)
             {
-                // On resume, only the tables still to load: what the earlier run committed stays.
-                await run.TruncateTogetherAsync(truncate, observer, cancellationToken).ConfigureAwait(false);
+                await run.PrepareTablesAsync(truncate, observer, cancellationToken).ConfigureAwait(false);
             }
 
             return run;
@@ -115,21 +121,22 @@ public sealed class MigrationRun : IAsyncDisposable
         }
     }
 
-    private static async Task<IReadOnlyDictionary<string, long>> EstimatesAsync(NpgsqlConnection source, RunPlan plan, CancellationToken cancellationToken)
+    /// <summary>The source's estimate of each table's rows and its size in bytes, partitions included.</summary>
+    private static async Task<IReadOnlyDictionary<string, (long Rows, long Bytes)>> EstimatesAsync(NpgsqlConnection source, RunPlan plan, CancellationToken cancellationToken)
     {
         var tables = plan.Groups.SelectMany(g => g.Plans).ToList();
         var rows = await SqlExecutor.ListAsync(source,
             """
-            SELECT t.name, greatest(coalesce(sum(greatest(c.reltuples, 0)), 0), 0)::bigint
+            SELECT t.name, greatest(coalesce(sum(greatest(c.reltuples, 0)), 0), 0)::bigint, coalesce(sum(pg_table_size(c.oid)), 0)::bigint
             FROM unnest($1::text[], $2::text[]) AS t(schema, name)
             LEFT JOIN pg_namespace n ON n.nspname = t.schema
             LEFT JOIN pg_class c ON c.relnamespace = n.oid AND (c.relname = t.name OR c.oid IN (
                 SELECT i.inhrelid FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = t.name AND p.relnamespace = n.oid))
             GROUP BY t.name
             """,
-            r => (Table: r.GetString(0), Rows: r.GetInt64(1)), cancellationToken,
+            r => (Table: r.GetString(0), Rows: r.GetInt64(1), Bytes: r.GetInt64(2)), cancellationToken,
             tables.Select(p => p.SourceSchema).ToArray(), tables.Select(p => p.Request.SourceTable).ToArray()).ConfigureAwait(false);
-        return rows.Where(r => r.Rows > 0).ToDictionary(r => r.Table, r => r.Rows, StringComparer.Ordinal);
+        return rows.ToDictionary(r => r.Table, r => (r.Rows, r.Bytes), StringComparer.Ordinal);
     }
 
     /// <summary>Starts the run's ledger entry, or takes over the unfinished run it resumes and works out what that run committed.</summary>
@@ -288,17 +295,21 @@ public sealed class MigrationRun : IAsyncDisposable
         using var slots = new SemaphoreSlim(throttleLimit);
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var groups = new Task<bool>[Plan.Groups.Count];
-        for (var group = 0; group < groups.Length; group++)
+        Task<bool>? previous = null;
+        foreach (var group in StartOrder(throttleLimit))
         {
             // Parents come earlier in the plan, so their tasks exist already.
-            groups[group] = throttleLimit == 1 && group > 0
-                ? AfterAsync(groups[group - 1], group)
-                : GroupAsync(group);
+            groups[group] = previous is not null && throttleLimit == 1 ? AfterAsync(previous, group) : GroupAsync(group);
+            previous = groups[group];
         }
 
         try
         {
             await Task.WhenAll(groups).ConfigureAwait(false);
+            if (Plan.DeferredKeys.Count > 0)
+            {
+                await RestoreKeysAsync(throttleLimit, report, observer ?? NullObserver.Instance, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (cancellationToken.IsCancellationRequested)
         {
@@ -367,11 +378,68 @@ public sealed class MigrationRun : IAsyncDisposable
         }
     }
 
-    private async Task TruncateTogetherAsync(IReadOnlyList<string> tables, IOperationObserver observer, CancellationToken cancellationToken)
+    /// <summary>
+    /// The order groups start in: the plan's (parents first), or, when several load at once and no
+    /// group waits for another (the keys among them deferred), the largest first, so that the last
+    /// to finish is a small one.
+    /// </summary>
+    private IEnumerable<int> StartOrder(int throttleLimit)
+    {
+        var order = Enumerable.Range(0, Plan.Groups.Count);
+        return throttleLimit == 1 || Plan.Groups.Any(g => g.Parents.Count > 0)
+            ? order
+            : order.OrderByDescending(g => Plan.Groups[g].Plans.Sum(p => _bytes.TryGetValue(p.Request.SourceTable, out var bytes) ? bytes : 0)).ThenBy(g => g);
+    }
+
+    /// <summary>
+    /// The deferred keys back once every group has committed or failed; each key that cannot be
+    /// validated (its rows reference a parent's rows that did not load) is reported against its table.
+    /// </summary>
+    private async Task RestoreKeysAsync(int throttleLimit, Action<RunGroupOutcome> report, IOperationObserver observer, CancellationToken cancellationToken)
+    {
+        var tables = Plan.Groups.SelectMany(g => g.Plans).ToList();
+        IReadOnlyList<(uint Table, ConfitureException Error)> failures;
+        try
+        {
+            failures = await RunKeys.RestoreAsync(_target, tables.Select(p => p.TargetOid).ToHashSet(), throttleLimit, observer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            failures = [(tables[0].TargetOid, new ConfitureException(ConfitureErrorKind.MigrationFailed,
+                $"The foreign keys among the run's tables could not be added back: {(ex as PostgresException)?.MessageText ?? ex.Message}. " +
+                $"They stay listed in {TargetRecord.Schema}.run_key, and the next Confiture call on the target adds them back.",
+                tables[0].TargetTable, "Fix the cause the message names, then run any Confiture command on the target (Test-ConfitureMigration, say).", ex))];
+        }
+
+        foreach (var (table, error) in failures)
+        {
+            var owner = tables.First(p => p.TargetOid == table);
+            report(new RunGroupOutcome(KeysGroup, [owner.Request.SourceTable], [], error));
+        }
+    }
+
+    /// <summary>
+    /// Before the first load, in one transaction: the keys among the tables of a -DeferIndexes run
+    /// listed and dropped, and the tables the run empties together emptied.
+    /// </summary>
+    private async Task PrepareTablesAsync(List<string> truncate, IOperationObserver observer, CancellationToken cancellationToken)
     {
         await using var connection = await _target.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"TRUNCATE {string.Join(", ", tables)}"), observer, cancellationToken).ConfigureAwait(false);
+        if (Plan.DeferredKeys.Count > 0)
+        {
+            // The run's lock, held while it lives, is what tells its listed keys from those of a run that died.
+            var id = RunId ?? throw new ConfitureException(ConfitureErrorKind.RunNotPossible,
+                $"-DeferIndexes over a run lists the keys it drops in {TargetRecord.Schema}.run_key, which {connection.UserName} may not write.", null,
+                $"Run as a role that may write schema {TargetRecord.Schema} on the target, or leave -DeferIndexes out.");
+            await RunKeys.DropAsync(connection, id, Plan.DeferredKeys, observer, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (truncate.Count > 0)
+        {
+            await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"TRUNCATE {string.Join(", ", truncate)}"), observer, cancellationToken).ConfigureAwait(false);
+        }
+
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 

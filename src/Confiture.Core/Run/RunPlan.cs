@@ -32,6 +32,12 @@ public sealed class RunPlan
 
     internal string ForeignSchema { get; }
 
+    /// <summary>The foreign keys among the run's tables that a -DeferIndexes run drops when it starts and adds back once its tables have loaded.</summary>
+    internal IReadOnlyList<ForeignKeyGraph.Key> DeferredKeys { get; init; } = [];
+
+    /// <summary>The names of those keys, for messages and -WhatIf: "name" of table.</summary>
+    public IReadOnlyList<string> DeferredKeyNames => DeferredKeys.Select(k => $"\"{k.Definition.Name}\" of {k.FromName}").ToList();
+
     /// <summary>The source tables in load order, one list per group (a group of several is a key cycle).</summary>
     public IReadOnlyList<IReadOnlyList<string>> Order => Groups.Select(g => (IReadOnlyList<string>)g.Plans.Select(p => p.Request.SourceTable).ToList()).ToList();
 
@@ -53,7 +59,15 @@ public sealed class RunPlan
         var lines = new List<string>();
         if (Groups.Count > 1)
         {
-            lines.Add("-- every table reads one exported source snapshot, parents before children by the target's foreign keys");
+            lines.Add(DeferredKeys.Count > 0
+                ? "-- every table reads one exported source snapshot, in any order: the keys among them are dropped until all have loaded"
+                : "-- every table reads one exported source snapshot, parents before children by the target's foreign keys");
+        }
+
+        if (DeferredKeys.Count > 0)
+        {
+            lines.Add("-- the foreign keys among the run's tables go first (listed in confiture.run_key) and come back once every table has loaded, NOT VALID, then validated");
+            lines.AddRange(DeferredKeys.Select(k => k.Definition.Drop.Display));
         }
 
         if (TruncateTogether.Count > 0)
@@ -80,6 +94,12 @@ public sealed class RunPlan
             {
                 lines.AddRange(group.CycleKeys.Select(k => k.Add.Display));
             }
+        }
+
+        if (DeferredKeys.Count > 0)
+        {
+            lines.AddRange(DeferredKeys.Select(k => $"{k.Definition.Add.Display} NOT VALID"));
+            lines.AddRange(DeferredKeys.Select(k => $"ALTER TABLE {k.Definition.Table} VALIDATE CONSTRAINT {SqlText.Identifier(k.Definition.Name)}"));
         }
 
         return lines;

@@ -1,5 +1,6 @@
 using Confiture.Core.Connections;
 using Confiture.Core.Migration;
+using Confiture.Core.Record;
 using Confiture.Core.Sql;
 
 namespace Confiture.Core.Run;
@@ -64,6 +65,25 @@ internal static class RunPlanner
             }
         }
 
+        // A -DeferIndexes run drops the keys among its tables when it starts and adds them back at its
+        // end (RunKeys): its tables then load in any order, as many at once as allowed. It lists them
+        // in the record first, so a role that may not write it keeps each key in its table's load.
+        var deferred = plans.Count > 1 && plans.All(p => p.Request.DeferIndexes)
+                       && (await TargetRecord.AccessAsync(connection, "run_key", "SELECT, INSERT, UPDATE, DELETE", cancellationToken).ConfigureAwait(false)
+                           ?? await TargetRecord.MayCreateAsync(connection, cancellationToken).ConfigureAwait(false))
+            ? keys.Where(k => k.From != k.To && byOid.ContainsKey(k.From) && byOid.ContainsKey(k.To)).ToList()
+            : [];
+        keys = keys.Except(deferred).ToList();
+        if (deferred.Count > 0)
+        {
+            // Each table's own -DeferIndexes leaves those keys to the run.
+            var runKeys = deferred.Select(k => (k.Definition.Table, k.Definition.Name)).ToHashSet();
+            foreach (var oid in byOid.Keys.ToList())
+            {
+                byOid[oid] = byOid[oid] with { Deferred = await DeferredIndexes.CaptureAsync(connection, oid, cancellationToken, runKeys).ConfigureAwait(false) };
+            }
+        }
+
         var groups = new List<RunGroup>();
         var groupOf = new Dictionary<uint, int>();
         foreach (var members in ForeignKeyGraph.Order(plans.Select(p => p.TargetOid).ToList(), keys))
@@ -89,6 +109,6 @@ internal static class RunPlanner
             groups.Add(new RunGroup(groupPlans, cycleKeys, parents));
         }
 
-        return new RunPlan(groups, together ? plans.Select(p => p.QualifiedTarget).ToList() : [], foreignSchema) { Failures = failures };
+        return new RunPlan(groups, together ? plans.Select(p => p.QualifiedTarget).ToList() : [], foreignSchema) { Failures = failures, DeferredKeys = deferred };
     }
 }

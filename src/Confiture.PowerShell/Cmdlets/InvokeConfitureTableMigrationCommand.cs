@@ -486,6 +486,12 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
 
         public void Done(RunGroupOutcome outcome)
         {
+            if (outcome.Group == MigrationRun.KeysGroup)
+            {
+                // A deferred key that could not be validated: its table was counted when it committed.
+                return;
+            }
+
             foreach (var table in outcome.Tables)
             {
                 if (_children.Remove(table, out var child))
