@@ -1,0 +1,111 @@
+using Confiture.Core;
+using Confiture.Core.Migration;
+using Confiture.Core.Verification;
+using Confiture.Tests.Unit.Infrastructure;
+
+namespace Confiture.Tests.Unit.Integration;
+
+/// <summary>
+/// A checksum and a sync say what phase they are in and how far, as they go, for a table of tens
+/// of thousands of rows; reading the table in parts leaves the digests exactly what one query gives.
+/// </summary>
+[Collection(ServerCollection.Name)]
+public sealed class PhaseProgressTests(ServerFixture fixture)
+{
+    /// <summary>The digest of (id, v) as one statement over the whole table computes it.</summary>
+    private const string WholeDigest = "SELECT coalesce(sum(hashtextextended(ROW(id, v)::text, 0)), 0)::text FROM reading";
+
+    private static async Task<SchemaToSchemaMigrator> MigratedAsync(Scenario s, string keys)
+    {
+        await Db.ExecAsync(s.SourceAdmin,
+            $"CREATE TABLE reading (id bigint PRIMARY KEY, v text); INSERT INTO reading SELECT {keys}, 'reading number ' || g FROM generate_series(1, 50000) g");
+        await Db.ExecAsync(s.Databases.TargetMigrator, "CREATE TABLE reading (id bigint PRIMARY KEY, v text)");
+        var migrator = s.Migrator();
+        await migrator.MigrateTableCopyAsync(new TableMigrationRequest { SourceTable = "reading" });
+        return migrator;
+    }
+
+    private static List<MigrationProgress> Phase(RecordingObserver observer, string phase) =>
+        observer.ProgressReports.Where(p => p.Phase?.StartsWith(phase, StringComparison.Ordinal) == true).ToList();
+
+    /// <summary>A phase's reports: more than one, parts done rising to the total, the total what both tables hold.</summary>
+    private static void AssertRises(List<MigrationProgress> reports, long total)
+    {
+        Assert.True(reports.Count > 2, $"a report as each part ends, got {reports.Count}");
+        Assert.All(reports, r => Assert.Equal(total, r.PartsTotal));
+        var done = reports.Select(r => r.PartsDone).ToList();
+        Assert.Equal(0, done[0]);
+        Assert.Equal(done.Distinct().Order().ToList(), done);
+        Assert.Equal(total, done[^1]);
+    }
+
+    [Fact]
+    public async Task A_checksum_reports_blocks_hashed_on_both_servers_and_its_digests_are_those_of_one_query()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        var migrator = await MigratedAsync(s, "g");
+        await Db.ExecAsync(s.TargetAdmin, "UPDATE reading SET v = 'changed' WHERE id = 25000");
+        var blocks = await Db.ScalarAsync<long>(s.SourceAdmin, "SELECT pg_relation_size('reading') / current_setting('block_size')::bigint")
+            + await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT pg_relation_size('reading') / current_setting('block_size')::bigint");
+        var observer = new RecordingObserver();
+
+        var result = await migrator.VerifyMigrationAsync(new VerificationRequest { SourceTable = "reading", Checksum = true }, observer);
+
+        var hashing = Phase(observer, "Hashing both tables");
+        Assert.Equal(hashing.Count, observer.ProgressReports.Count);
+        AssertRises(hashing, blocks);
+        Assert.All(hashing, r => Assert.Equal("reading", r.Table));
+        Assert.Equal("blocks", hashing[0].Parts);
+        Assert.Equal(100000L, hashing[^1].RowsDone);
+        Assert.Equal(await Db.ScalarAsync<string>(s.SourceAdmin, WholeDigest), result.SourceChecksum);
+        Assert.Equal(await Db.ScalarAsync<string>(s.TargetAdmin, WholeDigest), result.TargetChecksum);
+        Assert.False(result.Match);
+        Assert.Equal(50000L, result.SourceCount);
+        Assert.Equal(50000L, result.TargetCount);
+    }
+
+    [Fact]
+    public async Task A_sync_reports_hashing_narrowing_and_rewriting_with_their_totals()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        // Keys 500 apart span more than one level of key ranges can hold: the sync has to narrow.
+        var migrator = await MigratedAsync(s, "g * 500");
+        await Db.ExecAsync(s.SourceAdmin,
+            "UPDATE reading SET v = 'changed' WHERE id % 50000 = 0; DELETE FROM reading WHERE id IN (500, 1000); INSERT INTO reading VALUES (7, 'new'), (30000001, 'new')");
+        var observer = new RecordingObserver();
+
+        var result = await migrator.SyncTableAsync(new TableMigrationRequest { SourceTable = "reading" }, observer: observer);
+
+        Assert.Equal(new SyncResult(2, 500, 2, result.Sync!.RangesCompared), result.Sync);
+        var hashing = Phase(observer, "Hashing key ranges of both tables");
+        AssertRises(hashing, hashing[0].PartsTotal!.Value);
+        Assert.True(hashing[0].PartsTotal > 20, "both tables' blocks");
+        Assert.Equal(100000L, hashing[^1].RowsDone);
+        var narrowing = Phase(observer, "Narrowing ");
+        Assert.Equal("key ranges", narrowing[0].Parts);
+        AssertRises(narrowing, narrowing[0].PartsTotal!.Value);
+        Assert.Equal($"Narrowing {narrowing[0].PartsTotal:N0} key ranges", narrowing[0].Phase);
+        Assert.Equal(504L, narrowing[0].PartsTotal);
+        // 504 ranges differ (500 changed rows, 2 gone, 2 new, each in a range of its own): two passes of at most 500.
+        var rewriting = Phase(observer, "Rewriting the rows of ");
+        Assert.Equal("Rewriting the rows of 504 key ranges", rewriting[0].Phase);
+        AssertRises(rewriting, 504);
+        Assert.Equal([0L, 500L, 504L], rewriting.Select(r => r.PartsDone));
+        Assert.Equal(504L, rewriting[^1].RowsDone);
+        Assert.True((await migrator.VerifyMigrationAsync(new VerificationRequest { SourceTable = "reading", Checksum = true })).Match);
+    }
+
+    [Fact]
+    public async Task A_checksum_cancelled_while_it_hashes_stops_with_the_cancel()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        var migrator = await MigratedAsync(s, "g");
+        using var cancel = new CancellationTokenSource();
+        var observer = new RecordingObserver { OnProgress = p => { if (p.PartsDone > 0) { cancel.Cancel(); } } };
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            migrator.VerifyMigrationAsync(new VerificationRequest { SourceTable = "reading", Checksum = true }, observer, cancel.Token));
+
+        Assert.True(observer.ProgressReports.Max(p => p.PartsDone) < observer.ProgressReports.First().PartsTotal, "stopped before every block was hashed");
+    }
+}
