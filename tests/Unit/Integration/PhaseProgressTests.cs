@@ -96,6 +96,41 @@ public sealed class PhaseProgressTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_partitioned_table_read_in_block_ranges_of_every_partition_digests_and_syncs_as_one_query_says()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        // Partitions of unlike sizes: the block ranges run over both at once, the small one ends early.
+        await Db.ExecAsync(s.SourceAdmin,
+            """
+            CREATE TABLE reading (id bigint PRIMARY KEY, v text) PARTITION BY RANGE (id);
+            CREATE TABLE reading_low PARTITION OF reading FOR VALUES FROM (MINVALUE) TO (5000);
+            CREATE TABLE reading_high PARTITION OF reading FOR VALUES FROM (5000) TO (MAXVALUE);
+            INSERT INTO reading SELECT g, 'reading number ' || g FROM generate_series(1, 60000) g;
+            """);
+        await Db.ExecAsync(s.Databases.TargetMigrator, "CREATE TABLE reading (id bigint PRIMARY KEY, v text)");
+        var migrator = s.Migrator();
+        await migrator.MigrateTableCopyAsync(new TableMigrationRequest { SourceTable = "reading" });
+        await Db.ExecAsync(s.SourceAdmin, "UPDATE reading SET v = 'changed' WHERE id IN (10, 4999, 5000, 59999)");
+        var observer = new RecordingObserver();
+
+        var before = await migrator.VerifyMigrationAsync(new VerificationRequest { SourceTable = "reading", Checksum = true }, observer);
+        var sync = await migrator.SyncTableAsync(new TableMigrationRequest { SourceTable = "reading" });
+        var after = await migrator.VerifyMigrationAsync(new VerificationRequest { SourceTable = "reading", Checksum = true });
+
+        // The source's parts are sized by its largest partition: well over one part of 32 blocks.
+        var largest = await Db.ScalarAsync<long>(s.SourceAdmin, "SELECT pg_relation_size('reading_high') / current_setting('block_size')::bigint");
+        var target = await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT pg_relation_size('reading') / current_setting('block_size')::bigint");
+        Assert.True(largest > 64, $"{largest} blocks");
+        AssertRises(Phase(observer, "Hashing both tables"), largest + target);
+        Assert.Equal(await Db.ScalarAsync<string>(s.SourceAdmin, WholeDigest), before.SourceChecksum);
+        Assert.False(before.Match);
+        Assert.Equal(4, sync.Sync!.RowsUpdated);
+        Assert.True(after.Match);
+        Assert.Equal(await Db.ScalarAsync<string>(s.SourceAdmin, WholeDigest), after.SourceChecksum);
+        Assert.Equal(await Db.ScalarAsync<string>(s.TargetAdmin, WholeDigest), after.TargetChecksum);
+    }
+
+    [Fact]
     public async Task A_checksum_cancelled_while_it_hashes_stops_with_the_cancel()
     {
         await using var s = await Scenario.CreateAsync(fixture);
