@@ -11,8 +11,8 @@ namespace Confiture.Core.Verification;
 /// One server's view of a table for content comparison: every row reduced to a 64-bit hash of its
 /// mapped values' text, summed so order does not matter. Both sides run under the conversion
 /// settings, and one REPEATABLE READ snapshot serves every query of a comparison. A scan of the
-/// whole table goes part by part (ranges of its blocks) so it can report as it goes; a sum of the
-/// parts' sums is the table's, so the digest is the one a single query gives.
+/// whole table goes part by part (<see cref="BlockParts"/>) so it can report as it goes; a sum of
+/// the parts' sums is the table's, so the digest is the one a single query gives.
 /// </summary>
 internal sealed class DigestSide : IAsyncDisposable
 {
@@ -21,9 +21,13 @@ internal sealed class DigestSide : IAsyncDisposable
     private readonly string _table;
     private readonly string _hash;
     private readonly string _key;
+    private readonly DatabaseEndpoint _endpoint;
+    private readonly ConversionSettings _settings;
 
-    private DigestSide(NpgsqlConnection connection, NpgsqlTransaction transaction, string table, string hash, string key)
+    private DigestSide(NpgsqlConnection connection, NpgsqlTransaction transaction, string table, string hash, string key, DatabaseEndpoint endpoint, ConversionSettings settings)
     {
+        _endpoint = endpoint;
+        _settings = settings;
         _connection = connection;
         _transaction = transaction;
         _table = table;
@@ -58,7 +62,7 @@ internal sealed class DigestSide : IAsyncDisposable
             // the sum of bigint is numeric, so it cannot overflow.
             var hash = $"hashtextextended(ROW({string.Join(", ", values)})::text, 0)";
             var key = keys.Count == 1 ? keys[0] : $"ROW({string.Join(", ", keys)})";
-            return new DigestSide(connection, transaction, table, hash, key);
+            return new DigestSide(connection, transaction, table, hash, key, endpoint, settings);
         }
         catch
         {
@@ -68,40 +72,39 @@ internal sealed class DigestSide : IAsyncDisposable
     }
 
     /// <summary>The row count and the digest of the rows that match the condition.</summary>
-    public async Task<(long Count, string Digest)> DigestAsync(string? where, CancellationToken cancellationToken)
-    {
-        var rows = await SqlExecutor.ListAsync(_connection,
-            $"SELECT count(*), coalesce(sum({_hash}), 0)::text FROM {_table}{Where(where)}",
-            r => (r.GetInt64(0), r.GetString(1)), cancellationToken).ConfigureAwait(false);
-        return rows[0];
-    }
+    public Task<(long Count, string Digest)> DigestAsync(string? where, CancellationToken cancellationToken) =>
+        DigestOnAsync(_connection, where, cancellationToken);
 
     /// <summary>The row count and the digest of the whole table, read part by part, each part's blocks and rows reported as it ends.</summary>
     public async Task<(long Count, string Digest)> DigestAsync(PhaseProgress progress, CancellationToken cancellationToken)
     {
         var parts = await PartsAsync(cancellationToken).ConfigureAwait(false);
-        if (parts.Count == 1)
+        if (parts.Whole)
         {
             var whole = await DigestAsync((string?)null, cancellationToken).ConfigureAwait(false);
-            progress.Advance(parts[0].Blocks, whole.Count);
+            progress.Advance(parts.Blocks, whole.Count);
             return whole;
         }
 
+        var gate = new object();
         var (count, sum) = (0L, BigInteger.Zero);
-        foreach (var part in parts)
+        await parts.ReadEachAsync(_connection, _endpoint, _settings, async (connection, part, token) =>
         {
-            var (rows, digest) = await DigestAsync(part.Where, cancellationToken).ConfigureAwait(false);
-            (count, sum) = (count + rows, sum + Sum(digest));
-            progress.Advance(part.Blocks, rows);
-        }
+            var (rows, digest) = await DigestOnAsync(connection, part.Where, token).ConfigureAwait(false);
+            lock (gate)
+            {
+                (count, sum) = (count + rows, sum + Sum(digest));
+            }
 
+            progress.Advance(part.Blocks, rows);
+        }, cancellationToken).ConfigureAwait(false);
         return (count, Text(sum));
     }
 
     /// <summary>Count and digest per bucket, for the rows that match the condition.</summary>
     public async Task<Dictionary<long, (long Count, string Digest)>> BucketsAsync(string bucket, string? where, CancellationToken cancellationToken)
     {
-        var rows = await BucketRowsAsync(bucket, where, cancellationToken).ConfigureAwait(false);
+        var rows = await BucketRowsAsync(_connection, bucket, where, cancellationToken).ConfigureAwait(false);
         return rows.ToDictionary(r => r.Bucket, r => (r.Count, r.Digest));
     }
 
@@ -109,97 +112,54 @@ internal sealed class DigestSide : IAsyncDisposable
     public async Task<Dictionary<long, (long Count, string Digest)>> BucketsAsync(string bucket, string? where, PhaseProgress progress, CancellationToken cancellationToken)
     {
         var parts = await PartsAsync(cancellationToken).ConfigureAwait(false);
-        if (parts.Count == 1)
+        if (parts.Whole)
         {
             var whole = await BucketsAsync(bucket, where, cancellationToken).ConfigureAwait(false);
-            progress.Advance(parts[0].Blocks, whole.Values.Sum(b => b.Count));
+            progress.Advance(parts.Blocks, whole.Values.Sum(b => b.Count));
             return whole;
         }
 
         var merged = new Dictionary<long, (long Count, BigInteger Sum)>();
-        foreach (var part in parts)
+        await parts.ReadEachAsync(_connection, _endpoint, _settings, async (connection, part, token) =>
         {
-            var rows = await BucketRowsAsync(bucket, where is null ? part.Where : $"({where}) AND {part.Where}", cancellationToken).ConfigureAwait(false);
-            foreach (var (b, count, digest) in rows)
+            var rows = await BucketRowsAsync(connection, bucket, where is null ? part.Where : $"({where}) AND {part.Where}", token).ConfigureAwait(false);
+            lock (merged)
             {
-                var (sofar, sum) = merged.GetValueOrDefault(b);
-                merged[b] = (sofar + count, sum + Sum(digest));
+                foreach (var (b, count, digest) in rows)
+                {
+                    var (sofar, sum) = merged.GetValueOrDefault(b);
+                    merged[b] = (sofar + count, sum + Sum(digest));
+                }
             }
 
             progress.Advance(part.Blocks, rows.Sum(r => r.Count));
-        }
-
+        }, cancellationToken).ConfigureAwait(false);
         return merged.ToDictionary(m => m.Key, m => (m.Value.Count, Text(m.Value.Sum)));
     }
 
-    private async Task<List<(long Bucket, long Count, string Digest)>> BucketRowsAsync(string bucket, string? where, CancellationToken cancellationToken) =>
-        await SqlExecutor.ListAsync(_connection,
+    private async Task<(long Count, string Digest)> DigestOnAsync(NpgsqlConnection connection, string? where, CancellationToken cancellationToken) =>
+        (await SqlExecutor.ListAsync(connection,
+            $"SELECT count(*), coalesce(sum({_hash}), 0)::text FROM {_table}{Where(where)}",
+            r => (r.GetInt64(0), r.GetString(1)), cancellationToken).ConfigureAwait(false))[0];
+
+    private async Task<List<(long Bucket, long Count, string Digest)>> BucketRowsAsync(NpgsqlConnection connection, string bucket, string? where, CancellationToken cancellationToken) =>
+        await SqlExecutor.ListAsync(connection,
             $"SELECT b, count(*), sum(h)::text FROM (SELECT {bucket} AS b, {_hash} AS h FROM {_table}{Where(where)}) s GROUP BY b",
             r => (r.GetInt64(0), r.GetInt64(1), r.GetString(2)), cancellationToken).ConfigureAwait(false);
 
-    /// <summary>The blocks a whole-table scan of this side reads, as its parts count them (0 when the server cannot tell).</summary>
+    /// <summary>The blocks a whole-table pass of this side reads, as its parts count them (0 when the server cannot tell).</summary>
     public async Task<long> BlocksAsync(CancellationToken cancellationToken) =>
-        (await PartsAsync(cancellationToken).ConfigureAwait(false)).Sum(p => p.Blocks);
+        (await PartsAsync(cancellationToken).ConfigureAwait(false)).Blocks;
 
-    /// <summary>
-    /// The table's blocks in ranges of at least <see cref="MinPartBlocks"/>, at most <see cref="MaxParts"/>
-    /// of them, read by a TID range scan (PostgreSQL 14+) each. Every visible row lies in one block,
-    /// so in one part: the last part is open-ended, for rows in blocks added since the size was read.
-    /// A partitioned table's parts are block ranges of every partition at once (sized by the largest);
-    /// a view, a foreign table or an older server is read whole, as one part.
-    /// </summary>
-    private async Task<IReadOnlyList<BlockPart>> PartsAsync(CancellationToken cancellationToken)
-    {
-        if (_parts is not null)
-        {
-            return _parts;
-        }
-
-        var rows = await SqlExecutor.ListAsync(_connection,
-            """
-            SELECT c.relkind::text,
-                   CASE WHEN c.relkind = 'p'
-                        THEN (SELECT coalesce(max(pg_relation_size(t.relid)), 0) FROM pg_partition_tree(c.oid) t WHERE t.isleaf)
-                        ELSE pg_relation_size(c.oid) END / current_setting('block_size')::bigint
-            FROM pg_class c WHERE c.oid = $1::regclass
-            """,
-            r => (Kind: r.GetString(0), Blocks: r.GetInt64(1)), cancellationToken, _table).ConfigureAwait(false);
-        var (kind, blocks) = rows[0];
-        var scannable = kind is "r" or "p" or "m";
-        var size = Math.Max(MinPartBlocks, (blocks + MaxParts - 1) / MaxParts);
-        if (!scannable || _connection.PostgreSqlVersion.Major < 14 || blocks <= size)
-        {
-            return _parts = [new BlockPart(null, scannable ? blocks : 0)];
-        }
-
-        var count = (blocks + size - 1) / size;
-        var parts = new List<BlockPart>();
-        for (var i = 0L; i < count; i++)
-        {
-            // Block numbers this code printed: the statement takes no parameters.
-            var low = i == 0 ? null : $"ctid >= '({i * size},0)'::tid";
-            var high = i == count - 1 ? null : $"ctid < '({(i + 1) * size},0)'::tid";
-            parts.Add(new BlockPart(string.Join(" AND ", new[] { low, high }.OfType<string>()), Math.Min(size, blocks - (i * size))));
-        }
-
-        return _parts = parts;
-    }
+    private async Task<BlockParts> PartsAsync(CancellationToken cancellationToken) =>
+        _parts ??= await BlockParts.ReadAsync(_connection, _table, cancellationToken).ConfigureAwait(false);
 
     /// <summary>A numeric sum as the server prints it (an integer: digits, a leading minus).</summary>
     private static BigInteger Sum(string digest) => BigInteger.Parse(digest, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
 
     private static string Text(BigInteger sum) => sum.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>Blocks of a part at least: 256 kB, a few thousand narrow rows, so a table of tens of thousands reports several times.</summary>
-    private const long MinPartBlocks = 32;
-
-    /// <summary>Parts of a table at most: a progress step of about one percent, and as many queries.</summary>
-    private const long MaxParts = 100;
-
-    private IReadOnlyList<BlockPart>? _parts;
-
-    /// <summary>A range of blocks: the condition that reads it (null: the whole table) and how many blocks it holds.</summary>
-    private sealed record BlockPart(string? Where, long Blocks);
+    private BlockParts? _parts;
 
     /// <summary>Each matching row's key (as text) and hash, in key order.</summary>
     public async Task<List<(string Key, long Hash)>> RowsAsync(string? where, CancellationToken cancellationToken) =>

@@ -401,7 +401,7 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
         }
 
         // Its own bar: the phases of the sync (hashing, narrowing, rewriting) and how far each is.
-        var bars = new PhaseProgressBars(this, () => ++_progressId, "Syncing", (false, null));
+        var bars = new PhaseProgressBars(this, () => ++_progressId, "Syncing", several: false, total: null);
         TableMigrationResult? result = null;
         bars.Track(request.SourceTable, () => result = Run((observer, token) => migration.Migrator.SyncTableAsync(request, ChangedSince, observer, token), bars.Update));
         WriteObject(ToOutput(result!, migration));

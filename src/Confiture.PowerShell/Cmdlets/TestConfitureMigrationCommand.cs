@@ -106,7 +106,7 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
 
         // A bar per table hashing, under one for the call when it checks several (piped ones included, their number unknown).
         _bars ??= new PhaseProgressBars(this, () => ++_progressId, "Verifying",
-            (tables.Length > 1 || MyInvocation.ExpectingInput, MyInvocation.ExpectingInput ? null : tables.Length));
+            several: tables.Length > 1 || MyInvocation.ExpectingInput, total: MyInvocation.ExpectingInput ? null : tables.Length);
         foreach (var table in tables)
         {
             var verified = false;

@@ -13,8 +13,9 @@ namespace Confiture.PowerShell.Hosting;
 /// <param name="cmdlet">The cmdlet that writes the records.</param>
 /// <param name="nextId">Hands out the cmdlet's progress ids, so no two bars share one.</param>
 /// <param name="verb">What is done to each table ("Verifying", "Syncing").</param>
-/// <param name="several">Whether the call works on several tables (a parent bar), and how many when known.</param>
-internal sealed class PhaseProgressBars(Cmdlet cmdlet, Func<int> nextId, string verb, (bool Several, int? Total) several)
+/// <param name="several">Whether the call works on several tables: then one bar for the call stands above the tables' bars.</param>
+/// <param name="total">How many tables the call works on, when known.</param>
+internal sealed class PhaseProgressBars(Cmdlet cmdlet, Func<int> nextId, string verb, bool several, int? total)
 {
     private readonly Dictionary<string, int> _tables = new(StringComparer.Ordinal);
     private int? _parent;
@@ -34,16 +35,16 @@ internal sealed class PhaseProgressBars(Cmdlet cmdlet, Func<int> nextId, string 
 
         var status = string.Format(CultureInfo.CurrentCulture, "{0}: {1:N0} rows", progress.Phase ?? "Moving rows", progress.RowsDone);
         var record = new ProgressRecord(id, $"{verb} {progress.Table}", status) { ParentActivityId = _parent ?? -1 };
-        if (progress.PartsTotal is > 0 and var total)
+        if (progress.PartsTotal is > 0 and var parts)
         {
-            var done = Math.Clamp(progress.PartsDone, 0, total);
+            var done = Math.Clamp(progress.PartsDone, 0, parts);
             record.StatusDescription = string.Format(CultureInfo.CurrentCulture, "{0}: {1:N0} of {2:N0} {3}, {4:N0} rows",
-                progress.Phase, done, total, progress.Parts, progress.RowsDone);
-            record.PercentComplete = (int)(done * 100 / total);
+                progress.Phase, done, parts, progress.Parts, progress.RowsDone);
+            record.PercentComplete = (int)(done * 100 / parts);
             if (done > 0)
             {
                 // The phase's own pace: its parts take about the same time each (blocks, key ranges).
-                record.SecondsRemaining = (int)Math.Min(int.MaxValue, progress.Elapsed.TotalSeconds * (total - done) / done);
+                record.SecondsRemaining = (int)Math.Min(int.MaxValue, progress.Elapsed.TotalSeconds * (parts - done) / done);
             }
         }
 
@@ -100,16 +101,16 @@ internal sealed class PhaseProgressBars(Cmdlet cmdlet, Func<int> nextId, string 
 
     private void WriteParent()
     {
-        if (!several.Several)
+        if (!several)
         {
             return;
         }
 
         _parent ??= nextId();
-        var record = new ProgressRecord(_parent.Value, Activity, several.Total is { } total
-            ? string.Format(CultureInfo.CurrentCulture, "{0} of {1} tables", _done, total)
+        var record = new ProgressRecord(_parent.Value, Activity, total is { } known
+            ? string.Format(CultureInfo.CurrentCulture, "{0} of {1} tables", _done, known)
             : string.Format(CultureInfo.CurrentCulture, "{0} tables done", _done));
-        if (several.Total is > 0 and var all)
+        if (total is > 0 and var all)
         {
             record.PercentComplete = Math.Min(100, _done * 100 / all);
         }

@@ -96,6 +96,58 @@ public sealed class PhaseProgressTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Where_one_query_of_the_table_would_get_parallel_workers_as_many_connections_share_the_sides_snapshot_and_the_digest_stays_the_same()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        // The server's own settings say a scan of this table gets two workers (the default at most, from 8 kB on).
+        foreach (var (admin, database) in new[] { (s.SourceAdmin, s.Databases.SourceDatabase), (s.TargetAdmin, s.Databases.TargetDatabase) })
+        {
+            await Db.ExecAsync(admin, $"ALTER DATABASE \"{database}\" SET min_parallel_table_scan_size = '8kB'; ALTER DATABASE \"{database}\" SET max_parallel_workers_per_gather = 2");
+        }
+
+        var migrator = await MigratedAsync(s, "g");
+        // An empty target reports no block: the first blocks reported are the source's, read once all its readers are in place.
+        await Db.ExecAsync(s.TargetAdmin, "TRUNCATE reading");
+        var readers = new System.Collections.Concurrent.ConcurrentBag<long>();
+        var observer = new RecordingObserver
+        {
+            OnProgress = p =>
+            {
+                if (p.PartsDone > 0 && readers.IsEmpty)
+                {
+                    readers.Add(Db.ScalarAsync<long>(s.SourceAdmin,
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND xact_start IS NOT NULL")
+                        .GetAwaiter().GetResult());
+                }
+            },
+        };
+
+        var result = await migrator.VerifyMigrationAsync(new VerificationRequest { SourceTable = "reading", Checksum = true }, observer);
+
+        Assert.Equal([3L], readers);
+        var blocks = await Db.ScalarAsync<long>(s.SourceAdmin, "SELECT pg_relation_size('reading') / current_setting('block_size')::bigint");
+        // The empty target's one report adds no block: the reports of the source's blocks rise through it.
+        var hashed = Phase(observer, "Hashing both tables").Select(r => r.PartsDone).ToList();
+        Assert.Equal(hashed.Order().ToList(), hashed);
+        Assert.True(hashed.Distinct().Count() > 3, "a report as each range ends");
+        Assert.Equal(blocks, hashed[^1]);
+        Assert.Equal(await Db.ScalarAsync<string>(s.SourceAdmin, WholeDigest), result.SourceChecksum);
+        Assert.Equal("0", result.TargetChecksum);
+        Assert.Equal(50000L, result.SourceCount);
+
+        // A sync reads its whole-table pass the same way, the target's readers joining its writable transaction's snapshot.
+        var sync = await migrator.SyncTableAsync(new TableMigrationRequest { SourceTable = "reading" });
+        var after = await migrator.VerifyMigrationAsync(new VerificationRequest { SourceTable = "reading", Checksum = true });
+        Assert.Equal(50000L, sync.Sync!.RowsInserted);
+        Assert.True(after.Match);
+        Assert.Equal(result.SourceChecksum, after.TargetChecksum);
+        await Db.ExecAsync(s.SourceAdmin, "UPDATE reading SET v = 'changed' WHERE id = 49999");
+        var again = await migrator.SyncTableAsync(new TableMigrationRequest { SourceTable = "reading" });
+        Assert.Equal(new SyncResult(0, 1, 0, again.Sync!.RangesCompared), again.Sync);
+        Assert.True((await migrator.VerifyMigrationAsync(new VerificationRequest { SourceTable = "reading", Checksum = true })).Match);
+    }
+
+    [Fact]
     public async Task A_partitioned_table_read_in_block_ranges_of_every_partition_digests_and_syncs_as_one_query_says()
     {
         await using var s = await Scenario.CreateAsync(fixture);
