@@ -118,3 +118,35 @@ Describe 'Invoke-ConfitureTableMigration -Sync' -Tag IntegrationTests {
         (Test-ConfitureMigration -Migration $migration -Table reading -Checksum).Match | Should -BeTrue
     }
 }
+
+Describe 'Ctrl+C in the middle of Test-ConfitureMigration -Checksum' -Tag IntegrationTests {
+    It 'stops at once, with the server''s statement cancelled, while a table''s bar is open' {
+        # Another session holds the target's table: the checksum of it waits on the lock until stopped.
+        $holder = Start-TestSqlSession -Side Target -Database $pair.Database -Sql 'BEGIN; LOCK TABLE other IN ACCESS EXCLUSIVE MODE;'
+        $state = [initialsessionstate]::CreateDefault2()
+        $state.ImportPSModule([string[]]@(Get-ModuleManifestPath))
+        $shell = [powershell]::Create($state)
+        try {
+            Wait-TestCondition -Because 'the lock is held' { [int](Get-TestSqlValue -Side Target -Database $pair.Database -Sql "SELECT count(*) FROM pg_locks WHERE relation = 'public.other'::regclass AND mode = 'AccessExclusiveLock' AND granted") -eq 1 }
+            $null = $shell.AddCommand('Test-ConfitureMigration').AddParameters(@{ Migration = $migration; Table = @('reading', 'other'); Checksum = $true })
+            $running = $shell.BeginInvoke()
+            $waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND usename = '$($pair.MigratorUser)'"
+            Wait-TestCondition -Because 'the checksum of the locked table waits' -TimeoutSeconds 60 { $running.IsCompleted -or [int](Get-TestSqlValue -Side Target -Database $pair.Database -Sql $waiting) -gt 0 }
+            $running.IsCompleted | Should -BeFalse -Because 'the checksum must be stopped mid-way'
+            $clock = [System.Diagnostics.Stopwatch]::StartNew()
+            $shell.Stop()
+            $clock.Stop()
+
+            $clock.Elapsed.TotalSeconds | Should -BeLessThan 2.5 -Because 'Ctrl+C cancels the statements on the servers, it does not wait for the lock'
+            $shell.InvocationStateInfo.State | Should -Be 'Stopped'
+            $reading = @($shell.Streams.Progress | Where-Object Activity -EQ 'Verifying reading')
+            $reading[-1].RecordType | Should -Be 'Completed' -Because 'the table checked before the stop has its bar ended'
+            @($shell.Streams.Progress | Where-Object Activity -EQ 'Verifying tables').Count | Should -BeGreaterThan 0
+        }
+        finally {
+            $shell.Dispose()
+            Stop-TestSqlSession $holder
+        }
+        Wait-TestCondition -Because 'the cancel reached the target server' -TimeoutSeconds 5 { [int](Get-TestSqlValue -Side Target -Database $pair.Database -Sql $waiting) -eq 0 }
+    }
+}
