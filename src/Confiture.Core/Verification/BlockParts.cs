@@ -38,8 +38,8 @@ internal sealed class BlockParts
     /// <summary>Connections that read the ranges at once (the side's own included).</summary>
     public int Readers { get; }
 
-    /// <summary>Whether the table is read as one whole (then <see cref="Parts"/> holds one range, with no condition).</summary>
-    public bool Whole => Parts.Count == 1;
+    /// <summary>Whether the table is read in one query (then <see cref="Parts"/> holds one range, with no condition).</summary>
+    public bool IsOneRange => Parts.Count == 1;
 
     /// <summary>The blocks the ranges hold (0 when the server cannot tell).</summary>
     public long Blocks => Parts.Sum(p => p.Blocks);

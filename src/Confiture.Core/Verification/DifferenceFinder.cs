@@ -173,8 +173,8 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
             _progress.Begin("Hashing key ranges of both tables", await TableVerifier.BothBlocksAsync(source, target, cancellationToken).ConfigureAwait(false), "blocks");
         }
 
-        var sourceBuckets = top ? source.BucketsAsync(sourceBucket, where?.Source, _progress, cancellationToken) : source.BucketsAsync(sourceBucket, where?.Source, cancellationToken);
-        var targetBuckets = top ? target.BucketsAsync(targetBucket, where?.Target, _progress, cancellationToken) : target.BucketsAsync(targetBucket, where?.Target, cancellationToken);
+        var sourceBuckets = top ? source.WholeBucketsAsync(sourceBucket, where?.Source, _progress, cancellationToken) : source.BucketsAsync(sourceBucket, where?.Source, cancellationToken);
+        var targetBuckets = top ? target.WholeBucketsAsync(targetBucket, where?.Target, _progress, cancellationToken) : target.BucketsAsync(targetBucket, where?.Target, cancellationToken);
         // Both queries end before a failure unwinds: a side disposed under a running query would wait on it.
         await Task.WhenAll(sourceBuckets, targetBuckets).ConfigureAwait(false);
         var (left, right) = (await sourceBuckets.ConfigureAwait(false), await targetBuckets.ConfigureAwait(false));

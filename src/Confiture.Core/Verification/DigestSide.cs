@@ -76,12 +76,12 @@ internal sealed class DigestSide : IAsyncDisposable
         DigestOnAsync(_connection, where, cancellationToken);
 
     /// <summary>The row count and the digest of the whole table, read part by part, each part's blocks and rows reported as it ends.</summary>
-    public async Task<(long Count, string Digest)> DigestAsync(PhaseProgress progress, CancellationToken cancellationToken)
+    public async Task<(long Count, string Digest)> WholeDigestAsync(PhaseProgress progress, CancellationToken cancellationToken)
     {
         var parts = await PartsAsync(cancellationToken).ConfigureAwait(false);
-        if (parts.Whole)
+        if (parts.IsOneRange)
         {
-            var whole = await DigestAsync((string?)null, cancellationToken).ConfigureAwait(false);
+            var whole = await DigestAsync(null, cancellationToken).ConfigureAwait(false);
             progress.Advance(parts.Blocks, whole.Count);
             return whole;
         }
@@ -109,10 +109,10 @@ internal sealed class DigestSide : IAsyncDisposable
     }
 
     /// <summary>Count and digest per bucket over the whole table (within the condition), read part by part, each part reported as it ends.</summary>
-    public async Task<Dictionary<long, (long Count, string Digest)>> BucketsAsync(string bucket, string? where, PhaseProgress progress, CancellationToken cancellationToken)
+    public async Task<Dictionary<long, (long Count, string Digest)>> WholeBucketsAsync(string bucket, string? where, PhaseProgress progress, CancellationToken cancellationToken)
     {
         var parts = await PartsAsync(cancellationToken).ConfigureAwait(false);
-        if (parts.Whole)
+        if (parts.IsOneRange)
         {
             var whole = await BucketsAsync(bucket, where, cancellationToken).ConfigureAwait(false);
             progress.Advance(parts.Blocks, whole.Values.Sum(b => b.Count));

@@ -84,8 +84,8 @@ internal static class TableVerifier
         // running query would wait on it. Each side reports its blocks as it hashes them.
         var progress = new PhaseProgress(observer, request.SourceTable);
         progress.Begin("Hashing both tables", await BothBlocksAsync(left, right, cancellationToken).ConfigureAwait(false), "blocks");
-        var sourceDigest = left.DigestAsync(progress, cancellationToken);
-        var targetDigest = right.DigestAsync(progress, cancellationToken);
+        var sourceDigest = left.WholeDigestAsync(progress, cancellationToken);
+        var targetDigest = right.WholeDigestAsync(progress, cancellationToken);
         await Task.WhenAll(sourceDigest, targetDigest).ConfigureAwait(false);
         var (sourceCountValue, sourceSum) = await sourceDigest.ConfigureAwait(false);
         var (targetCountValue, targetSum) = await targetDigest.ConfigureAwait(false);
