@@ -101,17 +101,21 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
         await using var right = await targetSide.ConfigureAwait(false);
 
         var integerKey = keys.Count == 1 && keys[0].Target.IsInteger;
-        var finder = new DifferenceFinder(left, right, integerKey, int.MaxValue);
+        var progress = new PhaseProgress(observer, plan.Request.SourceTable);
+        var finder = new DifferenceFinder(left, right, integerKey, int.MaxValue, progress);
         var ranges = await finder.FindRangesAsync(cancellationToken).ConfigureAwait(false);
         var counts = new Counts();
         if (ranges.Count > 0)
         {
             var rows = new RowWriter(plan, keys, observer);
             await rows.CreateStagingAsync(right.Connection, cancellationToken).ConfigureAwait(false);
+            var total = ranges.Sum(r => (long)r.Ranges);
+            progress.Begin($"Rewriting the rows of {total:N0} key ranges", total, "key ranges");
             // A few hundred ranges per pass: one statement each way stays small, and the staged
             // rows of one pass are all the server holds at a time.
             foreach (var batch in ranges.Chunk(RangesPerPass))
             {
+                var before = counts.Inserted + counts.Updated + counts.Deleted;
                 var sourceWhere = string.Join(" OR ", batch.Select(r => $"({r.SourceWhere})"));
                 var targetWhere = string.Join(" OR ", batch.Select(r => $"({r.TargetWhere})"));
                 await rows.StageAsync(left.Connection, right.Connection, migrator, plan.ExportSql(sourceWhere), cancellationToken).ConfigureAwait(false);
@@ -119,6 +123,7 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
                 counts.Updated += await rows.UpdateAsync(right.Connection, cancellationToken).ConfigureAwait(false);
                 counts.Inserted += await rows.InsertAsync(right.Connection, cancellationToken).ConfigureAwait(false);
                 await rows.ClearStagingAsync(right.Connection, cancellationToken).ConfigureAwait(false);
+                progress.Advance(batch.Sum(r => (long)r.Ranges), counts.Inserted + counts.Updated + counts.Deleted - before);
             }
 
             await migrator.MoveSequencesAsync(right.Connection, plan, cancellationToken).ConfigureAwait(false);
@@ -175,10 +180,15 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
 
         var rows = new RowWriter(plan, keys, observer);
         var counts = new Counts();
+        // Neither step can tell its size beforehand: the phases are named, their rows counted when done.
+        var progress = new PhaseProgress(observer, plan.Request.SourceTable);
+        progress.Begin("Rewriting the rows the source changed since the last sync", null, "rows");
         await rows.CreateStagingAsync(connection, cancellationToken).ConfigureAwait(false);
         await rows.StageAsync(sourceConnection, connection, migrator, plan.ExportSql(changed), cancellationToken).ConfigureAwait(false);
         counts.Updated = await rows.UpdateAsync(connection, cancellationToken).ConfigureAwait(false);
         counts.Inserted = await rows.InsertAsync(connection, cancellationToken).ConfigureAwait(false);
+        progress.Advance(0, counts.Updated + counts.Inserted);
+        progress.Begin("Deleting the rows gone from the source (comparing all keys)", null, "rows");
 
         // Deletions leave no row behind to find by id or time: compare the full key sets instead.
         var keyList = SqlText.IdentifierList(keys.Select(k => k.Target.Name));
@@ -192,6 +202,7 @@ internal sealed class TableSync(DatabaseEndpoint source, DatabaseEndpoint target
         counts.Deleted = await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain(
             $"DELETE FROM {plan.QualifiedTarget} t WHERE NOT EXISTS (SELECT 1 FROM pg_temp.confiture_keys k WHERE {RowWriter.KeysMatch(keys, "k", "t")})"),
             observer, cancellationToken).ConfigureAwait(false);
+        progress.Advance(0, counts.Deleted);
 
         await migrator.MoveSequencesAsync(connection, plan, cancellationToken).ConfigureAwait(false);
         var analyzed = await TableStatistics.AfterSyncAsync(connection, plan, counts.Inserted + counts.Updated + counts.Deleted, observer, cancellationToken).ConfigureAwait(false);

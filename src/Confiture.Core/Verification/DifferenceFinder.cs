@@ -7,12 +7,15 @@ namespace Confiture.Core.Verification;
 /// reach row-comparison size in one pass, up to tens of thousands in one GROUP BY), then again
 /// inside only the ranges that differ, until ranges are small enough to compare row by row, all of a
 /// level's small ranges in one query per side. Only hashes cross the network. Keys that are not a
-/// single integer are bucketed by a hash of the key instead.
+/// single integer are bucketed by a hash of the key instead. The first level reads both whole
+/// tables and reports it block by block; the narrowing below it, range by range.
 /// </summary>
-internal sealed class DifferenceFinder(DigestSide source, DigestSide target, bool integerKey, int maxDifferences)
+internal sealed class DifferenceFinder(DigestSide source, DigestSide target, bool integerKey, int maxDifferences, PhaseProgress? progress = null)
 {
-    /// <summary>A set of small key ranges whose digests differ, as a condition on each side: what a sync rewrites.</summary>
-    public sealed record DifferingRanges(string SourceWhere, string TargetWhere);
+    private readonly PhaseProgress _progress = progress ?? PhaseProgress.None;
+
+    /// <summary>A set of small key ranges (or hash buckets) whose digests differ, as a condition on each side, and how many ranges it holds: what a sync rewrites.</summary>
+    public sealed record DifferingRanges(string SourceWhere, string TargetWhere, int Ranges);
 
     /// <summary>Ranges per level at most: a GROUP BY of that many groups still costs about one scan.</summary>
     private const int MaxFanout = 65_536;
@@ -66,20 +69,20 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
                 // from the smallest bigint to the largest, do not fit in a long.
                 Int128 low = lows.Where(l => l is not null).Min()!.Value;
                 Int128 high = highs.Where(h => h is not null).Max()!.Value;
-                await NarrowAsync(low, high + 1, cancellationToken).ConfigureAwait(false);
+                await NarrowAsync(low, high + 1, cancellationToken, top: true).ConfigureAwait(false);
             }
         }
         else
         {
             var bucket = $"(hashtext(({source.KeyExpression})::text) & {HashBuckets - 1})::bigint";
             var targetBucket = $"(hashtext(({target.KeyExpression})::text) & {HashBuckets - 1})::bigint";
-            var differing = await DifferingBucketsAsync(bucket, targetBucket, null, cancellationToken).ConfigureAwait(false);
-            await CompareBucketsAsync(differing, bucket, targetBucket, null, cancellationToken).ConfigureAwait(false);
+            var differing = await DifferingBucketsAsync(bucket, targetBucket, null, cancellationToken, top: true).ConfigureAwait(false);
+            await CompareBucketsAsync(differing, bucket, targetBucket, null, cancellationToken, top: true).ConfigureAwait(false);
         }
     }
 
-    /// <summary>Searches the keys from <paramref name="low"/> up to, not including, <paramref name="high"/>.</summary>
-    private async Task NarrowAsync(Int128 low, Int128 high, CancellationToken cancellationToken)
+    /// <summary>Searches the keys from <paramref name="low"/> up to, not including, <paramref name="high"/>; <paramref name="top"/> for the whole key span.</summary>
+    private async Task NarrowAsync(Int128 low, Int128 high, CancellationToken cancellationToken, bool top = false)
     {
         if (_found.Count >= maxDifferences)
         {
@@ -91,7 +94,7 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
         var span = high - low;
         if (span <= LeafSize)
         {
-            await CompareRowsAsync(range, targetRange, cancellationToken).ConfigureAwait(false);
+            await CompareRowsAsync(range, targetRange, 1, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -105,25 +108,44 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
         string Bucket(string key) => small
             ? $"(({key})::bigint - {Number(low)}) / {Number(width)}"
             : $"div(({key})::numeric - {Number(low)}, {Number(width)})::bigint";
-        var differing = await DifferingBucketsAsync(Bucket(source.KeyExpression), Bucket(target.KeyExpression), (range, targetRange), cancellationToken).ConfigureAwait(false);
+        var differing = await DifferingBucketsAsync(Bucket(source.KeyExpression), Bucket(target.KeyExpression), (range, targetRange), cancellationToken, top)
+            .ConfigureAwait(false);
         if (width <= LeafSize)
         {
-            await CompareBucketsAsync(differing, Bucket(source.KeyExpression), Bucket(target.KeyExpression), (range, targetRange), cancellationToken).ConfigureAwait(false);
+            await CompareBucketsAsync(differing, Bucket(source.KeyExpression), Bucket(target.KeyExpression), (range, targetRange), cancellationToken, top).ConfigureAwait(false);
             return;
         }
 
-        foreach (var b in differing.Order())
+        var ranges = differing.Order().ToList();
+        if (top)
+        {
+            _progress.Begin($"Narrowing {ranges.Count:N0} key ranges", ranges.Count, "key ranges");
+        }
+
+        foreach (var b in ranges)
         {
             var start = low + (b * width);
             await NarrowAsync(start, Int128.Min(high, start + width), cancellationToken).ConfigureAwait(false);
+            if (top)
+            {
+                _progress.Advance(1, 0);
+            }
         }
     }
 
-    /// <summary>Compares the rows of many small buckets at once: one query per side per chunk of buckets.</summary>
+    /// <summary>Compares the rows of many small buckets at once: one query per side per chunk of buckets; <paramref name="top"/> reports them.</summary>
     private async Task CompareBucketsAsync(
-        IEnumerable<long> buckets, string sourceBucket, string targetBucket, (string Source, string Target)? within, CancellationToken cancellationToken)
+        IEnumerable<long> buckets, string sourceBucket, string targetBucket, (string Source, string Target)? within, CancellationToken cancellationToken, bool top = false)
     {
-        foreach (var chunk in buckets.Order().Chunk(RangesPerQuery))
+        var all = buckets.Order().ToList();
+        // Only a comparison of rows costs time here; a sync just notes where the ranges are.
+        var report = top && !_rangesOnly;
+        if (report)
+        {
+            _progress.Begin($"Comparing the rows of {all.Count:N0} key ranges", all.Count, "key ranges");
+        }
+
+        foreach (var chunk in all.Chunk(RangesPerQuery))
         {
             if (_found.Count >= maxDifferences)
             {
@@ -134,14 +156,25 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
             var list = $"'{{{string.Join(",", chunk.Select(b => Number(b)))}}}'::bigint[]";
             var sourceWhere = (within is null ? string.Empty : within.Value.Source + " AND ") + $"{sourceBucket} = ANY ({list})";
             var targetWhere = (within is null ? string.Empty : within.Value.Target + " AND ") + $"{targetBucket} = ANY ({list})";
-            await CompareRowsAsync(sourceWhere, targetWhere, cancellationToken).ConfigureAwait(false);
+            await CompareRowsAsync(sourceWhere, targetWhere, chunk.Length, cancellationToken).ConfigureAwait(false);
+            if (report)
+            {
+                _progress.Advance(chunk.Length, 0);
+            }
         }
     }
 
-    private async Task<IEnumerable<long>> DifferingBucketsAsync(string sourceBucket, string targetBucket, (string Source, string Target)? where, CancellationToken cancellationToken)
+    /// <summary>The buckets whose counts or digests differ; <paramref name="top"/> (a pass over both whole tables) goes part by part and reports.</summary>
+    private async Task<IEnumerable<long>> DifferingBucketsAsync(
+        string sourceBucket, string targetBucket, (string Source, string Target)? where, CancellationToken cancellationToken, bool top = false)
     {
-        var sourceBuckets = source.BucketsAsync(sourceBucket, where?.Source, cancellationToken);
-        var targetBuckets = target.BucketsAsync(targetBucket, where?.Target, cancellationToken);
+        if (top)
+        {
+            _progress.Begin("Hashing key ranges of both tables", await TableVerifier.BothBlocksAsync(source, target, cancellationToken).ConfigureAwait(false), "blocks");
+        }
+
+        var sourceBuckets = top ? source.WholeBucketsAsync(sourceBucket, where?.Source, _progress, cancellationToken) : source.BucketsAsync(sourceBucket, where?.Source, cancellationToken);
+        var targetBuckets = top ? target.WholeBucketsAsync(targetBucket, where?.Target, _progress, cancellationToken) : target.BucketsAsync(targetBucket, where?.Target, cancellationToken);
         // Both queries end before a failure unwinds: a side disposed under a running query would wait on it.
         await Task.WhenAll(sourceBuckets, targetBuckets).ConfigureAwait(false);
         var (left, right) = (await sourceBuckets.ConfigureAwait(false), await targetBuckets.ConfigureAwait(false));
@@ -150,11 +183,11 @@ internal sealed class DifferenceFinder(DigestSide source, DigestSide target, boo
         return all.Where(b => !left.TryGetValue(b, out var l) || !right.TryGetValue(b, out var r) || l != r).ToList();
     }
 
-    private async Task CompareRowsAsync(string sourceWhere, string targetWhere, CancellationToken cancellationToken)
+    private async Task CompareRowsAsync(string sourceWhere, string targetWhere, int ranges, CancellationToken cancellationToken)
     {
         if (_rangesOnly)
         {
-            _ranges.Add(new DifferingRanges(sourceWhere, targetWhere));
+            _ranges.Add(new DifferingRanges(sourceWhere, targetWhere, ranges));
             return;
         }
 

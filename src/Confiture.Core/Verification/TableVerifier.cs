@@ -81,9 +81,11 @@ internal static class TableVerifier
         await using var right = await targetSide.ConfigureAwait(false);
 
         // Both digests finish (or fail) before either side is disposed: a side disposed under a
-        // running query would wait on it.
-        var sourceDigest = left.DigestAsync(null, cancellationToken);
-        var targetDigest = right.DigestAsync(null, cancellationToken);
+        // running query would wait on it. Each side reports its blocks as it hashes them.
+        var progress = new PhaseProgress(observer, request.SourceTable);
+        progress.Begin("Hashing both tables", await BothBlocksAsync(left, right, cancellationToken).ConfigureAwait(false), "blocks");
+        var sourceDigest = left.WholeDigestAsync(progress, cancellationToken);
+        var targetDigest = right.WholeDigestAsync(progress, cancellationToken);
         await Task.WhenAll(sourceDigest, targetDigest).ConfigureAwait(false);
         var (sourceCountValue, sourceSum) = await sourceDigest.ConfigureAwait(false);
         var (targetCountValue, targetSum) = await targetDigest.ConfigureAwait(false);
@@ -92,7 +94,7 @@ internal static class TableVerifier
         if (request.Detailed && (sourceSum != targetSum || sourceCountValue != targetCountValue))
         {
             var integerKey = keys.Count == 1 && keys[0].Target.IsInteger;
-            differences = await new DifferenceFinder(left, right, integerKey, request.MaxDifferences).FindAsync(cancellationToken).ConfigureAwait(false);
+            differences = await new DifferenceFinder(left, right, integerKey, request.MaxDifferences, progress).FindAsync(cancellationToken).ConfigureAwait(false);
         }
 
         var verification = new TableVerification(sourceSchema, request.SourceTable, request.TargetSchema, targetTable, sourceCountValue, targetCountValue)
@@ -111,6 +113,13 @@ internal static class TableVerifier
         }
 
         return verification;
+    }
+
+    /// <summary>The blocks both sides read for a whole-table pass, for the progress bar's total; null when neither side can tell.</summary>
+    internal static async Task<long?> BothBlocksAsync(DigestSide left, DigestSide right, CancellationToken cancellationToken)
+    {
+        var blocks = await left.BlocksAsync(cancellationToken).ConfigureAwait(false) + await right.BlocksAsync(cancellationToken).ConfigureAwait(false);
+        return blocks > 0 ? blocks : null;
     }
 
     private static async Task<TableCatalog.TableInfo> FindAsync(DatabaseEndpoint endpoint, string schema, string table, string side, CancellationToken cancellationToken)

@@ -400,8 +400,11 @@ public sealed class InvokeConfitureTableMigrationCommand : ConfitureCmdlet
             return;
         }
 
-        var result = Run((observer, token) => migration.Migrator.SyncTableAsync(request, ChangedSince, observer, token));
-        WriteObject(ToOutput(result, migration));
+        // Its own bar: the phases of the sync (hashing, narrowing, rewriting) and how far each is.
+        var bars = new PhaseProgressBars(this, () => ++_progressId, "Syncing", several: false, total: null);
+        TableMigrationResult? result = null;
+        bars.Track(request.SourceTable, () => result = Run((observer, token) => migration.Migrator.SyncTableAsync(request, ChangedSince, observer, token), bars.Update));
+        WriteObject(ToOutput(result!, migration));
     }
 
     private static PSObject ToOutput(TableMigrationResult result, ConfitureMigration migration)

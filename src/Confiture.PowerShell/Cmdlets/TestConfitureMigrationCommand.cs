@@ -14,6 +14,8 @@ namespace Confiture.PowerShell.Cmdlets;
 public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
 {
     private bool _allMatch = true;
+    private int _progressId;
+    private PhaseProgressBars? _bars;
 
     /// <summary>The session (piped in itself, or carried by a strategy or result object); left out, the last one made in this session.</summary>
     [Parameter(ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -102,10 +104,13 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
                 "Pass one -Table with -TargetTable, or leave -TargetTable out when the names are the same."));
         }
 
+        // A bar per table hashing, under one for the call when it checks several (piped ones included, their number unknown).
+        _bars ??= new PhaseProgressBars(this, () => ++_progressId, "Verifying",
+            several: tables.Length > 1 || MyInvocation.ExpectingInput, total: MyInvocation.ExpectingInput ? null : tables.Length);
         foreach (var table in tables)
         {
             var verified = false;
-            Guard(() =>
+            _bars.Track(table, () => Guard(() =>
             {
                 // Where the table went: as named, else as the map says, else as this session migrated it.
                 var map = _map ?? migration.Map;
@@ -126,7 +131,7 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
                     MaxDifferences = MaxDifferences,
                 };
                 var clock = Stopwatch.StartNew();
-                var result = Run((observer, token) => migration.Migrator.VerifyMigrationAsync(request, observer, token));
+                var result = Run((observer, token) => migration.Migrator.VerifyMigrationAsync(request, observer, token), _bars.Update);
                 WriteVerbose($"[{clock.ElapsedMilliseconds} ms] Compared \"{result.SourceSchema}\".\"{result.SourceTable}\" on {migration.Source} ({result.SourceCount} rows) "
                     + $"with \"{result.TargetSchema}\".\"{result.TargetTable}\" on {migration.Target} ({result.TargetCount} rows){(request.Checksum ? ", with checksums" : string.Empty)}: "
                     + (result.Match ? "match" : "MISMATCH: " + result.MismatchReason) + $" ({result.Coverage})");
@@ -154,7 +159,7 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
                         NotCompared = [.. result.NotCompared.Select(c => c.ToString())],
                     });
                 }
-            }, target: table, terminating: false);
+            }, target: table, terminating: false));
             _allMatch &= verified;
         }
     }
@@ -162,6 +167,7 @@ public sealed class TestConfitureMigrationCommand : ConfitureCmdlet
     /// <inheritdoc />
     protected override void EndProcessing()
     {
+        _bars?.Complete();
         if (Quiet)
         {
             WriteObject(_allMatch);
