@@ -179,7 +179,7 @@ Import-Module (Get-ModuleManifestPath)
         Get-TestSqlValue -Side Target -Database $pair.Database -Sql 'SELECT count(*) FROM m_bulk' | Should -Be '0'
 
         if ($Defer) {
-            Get-TestSqlValue -Side Target -Database $pair.Database -Sql "SELECT count(*) FROM confiture.run_key WHERE state = 'dropped'" | Should -BeGreaterThan 20 -Because 'the kill left the keys among the tables dropped and listed'
+            Get-TestSqlValue -Side Target -Database $pair.Database -Sql "SELECT count(*) FROM confiture.run_key WHERE state = 'dropped'" | Should -BeGreaterThan 0 -Because 'the kill left the keys of the tables not yet loaded dropped and listed'
         }
 
         $peer = Get-FdwAddressParameter $pair

@@ -10,6 +10,9 @@ internal sealed record RunContext(string? Snapshot, IReadOnlyList<ForeignKeyDefi
 
     /// <summary>The run's id in the target's ledger: each table's commit records itself there, in the same transaction.</summary>
     public Guid? RunId { get; init; }
+
+    /// <summary>What the run adds to the group's transaction just before it commits (the deferred keys to tables already committed).</summary>
+    public Func<Npgsql.NpgsqlConnection, CancellationToken, Task>? BeforeCommit { get; init; }
 }
 
 /// <summary>A foreign key as the target defines it, to drop and add back exactly.</summary>

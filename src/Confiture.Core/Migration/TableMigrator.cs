@@ -102,6 +102,11 @@ internal sealed class TableMigrator(DatabaseEndpoint source, DatabaseEndpoint ta
         }
 
         await RunAllAsync(connection, run.CycleKeys.Select(k => k.Add), cancellationToken).ConfigureAwait(false);
+        if (run.BeforeCommit is { } beforeCommit)
+        {
+            await beforeCommit(connection, cancellationToken).ConfigureAwait(false);
+        }
+
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return results;
     }

@@ -26,6 +26,11 @@ public sealed class MigrationRun : IAsyncDisposable
     private NpgsqlConnection? _ledgerConnection;
     private IReadOnlyDictionary<int, IReadOnlyList<TableMigrationResult>> _skipped = new Dictionary<int, IReadOnlyList<TableMigrationResult>>();
     private Dictionary<string, long> _bytes = [];
+
+    // The target tables this run has committed (or a resumed run had), and the deferred keys a
+    // group's transaction added back NOT VALID, waiting to be validated once it has committed.
+    private readonly ConcurrentDictionary<uint, bool> _committed = new();
+    private readonly ConcurrentQueue<ForeignKeyGraph.Key> _addedKeys = new();
     private volatile bool _cancelled;
 
     private MigrationRun(RunPlan plan, DatabaseEndpoint target, Func<IOperationObserver, TableMigrator> migrator,
@@ -251,19 +256,32 @@ public sealed class MigrationRun : IAsyncDisposable
     /// <summary>Loads one group (in plan order) in its own target transaction and returns its tables' results; a group a resumed run committed returns its ledger's results.</summary>
     public async Task<IReadOnlyList<TableMigrationResult>> MigrateGroupAsync(int group, IOperationObserver? observer = null, CancellationToken cancellationToken = default)
     {
+        var planned = Plan.Groups[group];
         if (_skipped.TryGetValue(group, out var committed))
         {
             _outcomes[group] = true;
+            Committed(planned);
             return committed;
         }
 
-        var planned = Plan.Groups[group];
         try
         {
             await using var connection = await _target.OpenAsync(cancellationToken).ConfigureAwait(false);
-            var results = await _migrator(observer ?? NullObserver.Instance)
-                .ExecuteAsync(connection, planned.Plans, new RunContext(_snapshot, planned.CycleKeys) { RunId = RunId }, cancellationToken).ConfigureAwait(false);
+            var added = new List<ForeignKeyGraph.Key>();
+            var context = new RunContext(_snapshot, planned.CycleKeys)
+            {
+                RunId = RunId,
+                BeforeCommit = Plan.DeferredKeys.Count == 0 ? null : async (c, token) =>
+                    added.AddRange(await RunKeys.AddNotValidAsync(c, KeysReadyWith(planned), observer ?? NullObserver.Instance, token).ConfigureAwait(false)),
+            };
+            var results = await _migrator(observer ?? NullObserver.Instance).ExecuteAsync(connection, planned.Plans, context, cancellationToken).ConfigureAwait(false);
             _outcomes[group] = true;
+            Committed(planned);
+            foreach (var key in added)
+            {
+                _addedKeys.Enqueue(key);
+            }
+
             return results.Select(r => r with { SourceSnapshotAt = SnapshotTakenAt, RunId = RunId }).ToList();
         }
         catch (OperationCanceledException)
@@ -283,6 +301,23 @@ public sealed class MigrationRun : IAsyncDisposable
         }
     }
 
+    private void Committed(RunGroup group)
+    {
+        foreach (var plan in group.Plans)
+        {
+            _committed[plan.TargetOid] = true;
+        }
+    }
+
+    /// <summary>The deferred keys between a group's tables and tables already committed: its transaction can add them back.</summary>
+    private List<ForeignKeyGraph.Key> KeysReadyWith(RunGroup group)
+    {
+        var own = group.Plans.Select(p => p.TargetOid).ToHashSet();
+        return Plan.DeferredKeys
+            .Where(k => (own.Contains(k.From) || own.Contains(k.To)) && (own.Contains(k.From) || _committed.ContainsKey(k.From)) && (own.Contains(k.To) || _committed.ContainsKey(k.To)))
+            .ToList();
+    }
+
     /// <summary>
     /// Runs every group, up to <paramref name="throttleLimit"/> at once, each after the groups it
     /// references have committed; a group whose parent failed does not load and says why. Each
@@ -293,8 +328,13 @@ public sealed class MigrationRun : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(report);
         new RunOptions { ThrottleLimit = throttleLimit }.Validate();
         using var slots = new SemaphoreSlim(throttleLimit);
+        // Validations have their own slots: queued behind the groups still waiting for one, they would
+        // wait for the last load to start, while the tail of the loads leaves the servers half idle.
+        using var validationSlots = new SemaphoreSlim(throttleLimit);
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var groups = new Task<bool>[Plan.Groups.Count];
+        var validations = new ConcurrentQueue<Task>();
+        var attempted = new ConcurrentDictionary<(string Table, string Name), bool>();
         Task<bool>? previous = null;
         foreach (var group in StartOrder(throttleLimit))
         {
@@ -306,9 +346,14 @@ public sealed class MigrationRun : IAsyncDisposable
         try
         {
             await Task.WhenAll(groups).ConfigureAwait(false);
+            while (validations.TryDequeue(out var validation))
+            {
+                await validation.ConfigureAwait(false);
+            }
+
             if (Plan.DeferredKeys.Count > 0)
             {
-                await RestoreKeysAsync(throttleLimit, report, observer ?? NullObserver.Instance, cancellationToken).ConfigureAwait(false);
+                await RestoreKeysAsync(throttleLimit, attempted.Keys.ToHashSet(), report, observer ?? NullObserver.Instance, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (cancellationToken.IsCancellationRequested)
@@ -318,12 +363,53 @@ public sealed class MigrationRun : IAsyncDisposable
             _cancelled = true;
             throw ex as OperationCanceledException ?? new OperationCanceledException("The run was cancelled.", ex, cancellationToken);
         }
+        finally
+        {
+            // Validations still under way end before their slots go (each handles its own failure).
+            await Task.WhenAll(validations).ConfigureAwait(false);
+        }
 
         // One after another with a limit of 1: the plan's order, as a run has always loaded.
         async Task<bool> AfterAsync(Task<bool> previous, int group)
         {
             await Task.WhenAny(previous).ConfigureAwait(false);
             return await GroupAsync(group).ConfigureAwait(false);
+        }
+
+        // A key both of whose tables have committed is validated while later groups load: it locks
+        // only committed tables (SHARE UPDATE EXCLUSIVE on its own, ROW SHARE on its parent), so no
+        // load waits for it, and a load adding a key back waits for it at most, never the reverse.
+        async Task ValidateKeyAsync(ForeignKeyGraph.Key key)
+        {
+            attempted[(key.Definition.Table, key.Definition.Name)] = true;
+            try
+            {
+                await validationSlots.WaitAsync(stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Stopped: the key stays listed, NOT VALID, for the run's end or the next call.
+                attempted.TryRemove((key.Definition.Table, key.Definition.Name), out _);
+                return;
+            }
+
+            try
+            {
+                if (await RunKeys.ValidateAsync(_target, key, observer ?? NullObserver.Instance, stopping.Token).ConfigureAwait(false) is { } failure)
+                {
+                    var owner = Plan.Groups.SelectMany(g => g.Plans).First(p => p.TargetOid == key.From);
+                    report(new RunGroupOutcome(KeysGroup, [owner.Request.SourceTable], [], failure));
+                }
+            }
+            catch (Exception ex) when (ex is NpgsqlException or OperationCanceledException)
+            {
+                // Left listed: the run's end tries it again, or the next call on the target.
+                attempted.TryRemove((key.Definition.Table, key.Definition.Name), out _);
+            }
+            finally
+            {
+                validationSlots.Release();
+            }
         }
 
         async Task<bool> GroupAsync(int group)
@@ -358,6 +444,11 @@ public sealed class MigrationRun : IAsyncDisposable
             {
                 var results = await MigrateGroupAsync(group, observer, stopping.Token).ConfigureAwait(false);
                 report(new RunGroupOutcome(group, tables, results, null));
+                while (_addedKeys.TryDequeue(out var key))
+                {
+                    validations.Enqueue(ValidateKeyAsync(key));
+                }
+
                 return true;
             }
             catch (ConfitureException ex) when (!cancellationToken.IsCancellationRequested)
@@ -380,28 +471,39 @@ public sealed class MigrationRun : IAsyncDisposable
 
     /// <summary>
     /// The order groups start in: the plan's (parents first), or, when several load at once and no
-    /// group waits for another (the keys among them deferred), the largest first, so that the last
-    /// to finish is a small one.
+    /// group waits for another (the keys among them deferred), the small tables and then the
+    /// largest first, so that the last to finish is a small one.
     /// </summary>
     private IEnumerable<int> StartOrder(int throttleLimit)
     {
         var order = Enumerable.Range(0, Plan.Groups.Count);
-        return throttleLimit == 1 || Plan.Groups.Any(g => g.Parents.Count > 0)
-            ? order
-            : order.OrderByDescending(g => Plan.Groups[g].Plans.Sum(p => _bytes.TryGetValue(p.Request.SourceTable, out var bytes) ? bytes : 0)).ThenBy(g => g);
+        if (throttleLimit == 1 || Plan.Groups.Any(g => g.Parents.Count > 0))
+        {
+            return order;
+        }
+
+        // The small tables (lookup tables, mostly parents) go first, in a few milliseconds each: the
+        // keys of the large ones to them can then come back, and be validated, as each large one commits.
+        long Bytes(int g) => Plan.Groups[g].Plans.Sum(p => _bytes.TryGetValue(p.Request.SourceTable, out var bytes) ? bytes : 0);
+        return order.OrderBy(g => Bytes(g) < SmallTableBytes ? 0 : 1).ThenByDescending(g => Bytes(g) < SmallTableBytes ? 0 : Bytes(g)).ThenBy(g => g);
     }
 
+    /// <summary>Below this size a table loads first in a run whose tables wait for none other.</summary>
+    private const long SmallTableBytes = 1L << 20;
+
     /// <summary>
-    /// The deferred keys back once every group has committed or failed; each key that cannot be
-    /// validated (its rows reference a parent's rows that did not load) is reported against its table.
+    /// The deferred keys not yet back (their tables committed at once, or one failed) back once every
+    /// group has committed or failed, and validated; each key that cannot be validated (its rows
+    /// reference a parent's rows that did not load) is reported against its table.
     /// </summary>
-    private async Task RestoreKeysAsync(int throttleLimit, Action<RunGroupOutcome> report, IOperationObserver observer, CancellationToken cancellationToken)
+    private async Task RestoreKeysAsync(
+        int throttleLimit, IReadOnlySet<(string Table, string Name)> attempted, Action<RunGroupOutcome> report, IOperationObserver observer, CancellationToken cancellationToken)
     {
         var tables = Plan.Groups.SelectMany(g => g.Plans).ToList();
         IReadOnlyList<(uint Table, ConfitureException Error)> failures;
         try
         {
-            failures = await RunKeys.RestoreAsync(_target, tables.Select(p => p.TargetOid).ToHashSet(), throttleLimit, observer, cancellationToken).ConfigureAwait(false);
+            failures = await RunKeys.RestoreAsync(_target, tables.Select(p => p.TargetOid).ToHashSet(), attempted, throttleLimit, observer, cancellationToken).ConfigureAwait(false);
         }
         catch (NpgsqlException ex) when (!cancellationToken.IsCancellationRequested)
         {

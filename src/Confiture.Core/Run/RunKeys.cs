@@ -20,7 +20,7 @@ internal static class RunKeys
     private const string NotValid = " NOT VALID";
 
     /// <summary>One listed key: its table, name, the definition it had, and where it stands.</summary>
-    private sealed record Listed(string Owner, string Name, string Referenced, string Definition, Guid RunId, string State, uint? OwnerOid, uint? ReferencedOid)
+    private sealed record Listed(string Owner, string Name, string Referenced, string Definition, Guid RunId, string State, uint? OwnerOid, uint? ReferencedOid, bool Failed = false)
     {
         /// <summary>Whether the target had the key NOT VALID before the run: it comes back as it was, unvalidated.</summary>
         public bool WasNotValid => Definition.EndsWith(NotValid, StringComparison.Ordinal);
@@ -52,14 +52,22 @@ internal static class RunKeys
     /// <paramref name="throttleLimit"/> at once. A key that cannot be validated stays NOT VALID and
     /// listed; its failure is returned with the OID of its table.
     /// </summary>
+    /// <param name="target">The target.</param>
+    /// <param name="tables">The run's target tables.</param>
+    /// <param name="attempted">Keys (table, name) the run already tried to validate: a failure was reported then.</param>
+    /// <param name="throttleLimit">Validations at once.</param>
+    /// <param name="observer">Told of each statement.</param>
+    /// <param name="cancellationToken">Stops the work.</param>
     public static async Task<IReadOnlyList<(uint Table, ConfitureException Error)>> RestoreAsync(
-        Connections.DatabaseEndpoint target, IReadOnlyCollection<uint> tables, int throttleLimit, IOperationObserver observer, CancellationToken cancellationToken)
+        Connections.DatabaseEndpoint target, IReadOnlyCollection<uint> tables, IReadOnlySet<(string Table, string Name)> attempted, int throttleLimit,
+        IOperationObserver observer, CancellationToken cancellationToken)
     {
         List<Listed> listed;
         await using (var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false))
         {
             listed = (await ListAsync(connection, cancellationToken).ConfigureAwait(false))
-                .Where(k => k.OwnerOid is { } owner && tables.Contains(owner) && k.ReferencedOid is { } referenced && tables.Contains(referenced)).ToList();
+                .Where(k => k.OwnerOid is { } owner && tables.Contains(owner) && k.ReferencedOid is { } referenced && tables.Contains(referenced))
+                .Where(k => !attempted.Contains((k.Owner, k.Name))).ToList();
             if (listed.Count == 0)
             {
                 return [];
@@ -90,9 +98,9 @@ internal static class RunKeys
     }
 
     /// <summary>
-    /// Puts back the keys of runs that ended without adding them (a process killed or a connection
-    /// lost mid-run), on a connection without a transaction, and says what it did: keys of a live
-    /// run are left to it. Called with the restore of the deferred indexes, by every call on the target.
+    /// Puts back the keys of runs that ended without adding or validating them (a process killed or
+    /// a connection lost mid-run), on a connection without a transaction, and says what it did: keys
+    /// of a live run are left to it, and a key whose validation failed waits for a run of its tables. Called with the restore of the deferred indexes, by every call on the target.
     /// </summary>
     public static async Task RestoreAbandonedAsync(NpgsqlConnection connection, IOperationObserver observer, CancellationToken cancellationToken)
     {
@@ -110,7 +118,7 @@ internal static class RunKeys
         }
 
         var abandoned = new List<Listed>();
-        foreach (var run in (await ListAsync(connection, cancellationToken).ConfigureAwait(false)).Where(k => k.State == "dropped").GroupBy(k => k.RunId))
+        foreach (var run in (await ListAsync(connection, cancellationToken).ConfigureAwait(false)).Where(k => !k.Failed).GroupBy(k => k.RunId))
         {
             await using var probe = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             // A run holds its lock on its own connection while it lives; the probe's lock ends with its transaction.
@@ -155,14 +163,51 @@ internal static class RunKeys
                                "(the run validates them at its end), or load the missing rows and run ALTER TABLE ... VALIDATE CONSTRAINT."));
     }
 
+    /// <summary>
+    /// Adds back, NOT VALID, the listed keys among <paramref name="keys"/> inside the caller's
+    /// transaction (a load's, just before it commits, for the keys to tables already committed):
+    /// only a key's other table is locked, which no load holds any more, so no load waits for
+    /// another. Returns the keys added, to be validated once that transaction has committed.
+    /// </summary>
+    public static async Task<IReadOnlyList<ForeignKeyGraph.Key>> AddNotValidAsync(
+        NpgsqlConnection connection, IReadOnlyList<ForeignKeyGraph.Key> keys, IOperationObserver observer, CancellationToken cancellationToken)
+    {
+        var added = new List<ForeignKeyGraph.Key>();
+        foreach (var key in keys)
+        {
+            var definition = await SqlExecutor.ScalarAsync<string?>(connection, $"SELECT definition FROM {Table} WHERE owner_table = $1 AND name = $2 AND state = 'dropped'",
+                cancellationToken, key.Definition.Table, key.Definition.Name).ConfigureAwait(false);
+            if (definition is null)
+            {
+                continue;
+            }
+
+            var listed = new Listed(key.Definition.Table, key.Definition.Name, key.ToName, definition, Guid.Empty, "dropped", key.From, key.To);
+            await SqlExecutor.ExecuteAsync(connection, Add(listed, listed.WasNotValid ? definition : definition + NotValid), observer, cancellationToken).ConfigureAwait(false);
+            await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"UPDATE {Table} SET state = 'not validated' WHERE owner_table = $1 AND name = $2"), NullObserver.Instance,
+                cancellationToken, key.Definition.Table, key.Definition.Name).ConfigureAwait(false);
+            added.Add(key);
+        }
+
+        return added;
+    }
+
+    /// <summary>Validates one key that a committed load added back NOT VALID, on its own connection; its failure, if any.</summary>
+    public static async Task<ConfitureException?> ValidateAsync(Connections.DatabaseEndpoint target, ForeignKeyGraph.Key key, IOperationObserver observer, CancellationToken cancellationToken)
+    {
+        await using var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var listed = (await ListAsync(connection, cancellationToken).ConfigureAwait(false)).FirstOrDefault(k => k.Owner == key.Definition.Table && k.Name == key.Definition.Name);
+        return listed is null ? null : await ValidateAsync(connection, listed, observer, cancellationToken).ConfigureAwait(false);
+    }
+
     private static Task<List<Listed>> ListAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
         SqlExecutor.ListAsync(connection,
             $"""
-             SELECT owner_table, name, referenced_table, definition, run_id, state, to_regclass(owner_table)::oid, to_regclass(referenced_table)::oid
+             SELECT owner_table, name, referenced_table, definition, run_id, state, to_regclass(owner_table)::oid, to_regclass(referenced_table)::oid, failure IS NOT NULL
              FROM {Table} ORDER BY owner_table, name
              """,
             r => new Listed(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetGuid(4), r.GetString(5),
-                r.IsDBNull(6) ? null : r.GetFieldValue<uint>(6), r.IsDBNull(7) ? null : r.GetFieldValue<uint>(7)), cancellationToken);
+                r.IsDBNull(6) ? null : r.GetFieldValue<uint>(6), r.IsDBNull(7) ? null : r.GetFieldValue<uint>(7), r.GetBoolean(8)), cancellationToken);
 
     /// <summary>
     /// Every missing key back at once, NOT VALID: enforced for new rows at once, checked over the

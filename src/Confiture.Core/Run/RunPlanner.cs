@@ -76,12 +76,20 @@ internal static class RunPlanner
         keys = keys.Except(deferred).ToList();
         if (deferred.Count > 0)
         {
-            // Each table's own -DeferIndexes leaves those keys to the run.
+            // Each table's own -DeferIndexes leaves those keys to the run; and with no key left among
+            // the tables, each one emptied by its own load can take its rows frozen (COPY FREEZE).
             var runKeys = deferred.Select(k => (k.Definition.Table, k.Definition.Name)).ToHashSet();
             foreach (var oid in byOid.Keys.ToList())
             {
-                byOid[oid] = byOid[oid] with { Deferred = await DeferredIndexes.CaptureAsync(connection, oid, cancellationToken, runKeys).ConfigureAwait(false) };
+                var plan = byOid[oid];
+                byOid[oid] = plan with
+                {
+                    Deferred = await DeferredIndexes.CaptureAsync(connection, oid, cancellationToken, runKeys).ConfigureAwait(false),
+                    Request = together ? plan.Request with { Truncate = true } : plan.Request,
+                };
             }
+
+            together = false;
         }
 
         var groups = new List<RunGroup>();
