@@ -24,26 +24,29 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
     private const int ProbeRows = 1000;
 
     /// <summary>About how long the largest sample of Copy takes (Fdw's takes its own time on the same rows).</summary>
-    private const double LargeSampleSeconds = 0.05;
+    private const double LargeSampleSeconds = 0.3;
 
     /// <summary>Timings per sample, of which the median counts.</summary>
-    private const int Repeats = 3;
+    private const int Repeats = 2;
 
     /// <summary>What the samples measured.</summary>
     /// <param name="Copy">The Copy path's cost.</param>
     /// <param name="Fdw">The Fdw path's cost; null when it was not sampled.</param>
     /// <param name="FdwFailure">Why the Fdw sample failed, when it did.</param>
     /// <param name="RowWidth">The average bytes of row data of the sampled rows.</param>
-    public sealed record Result(PathCost Copy, PathCost? Fdw, string? FdwFailure, double RowWidth);
+    /// <param name="AnalyzeSeconds">What the ANALYZE after a load of the table takes, from one of the sample.</param>
+    public sealed record Result(PathCost Copy, PathCost? Fdw, string? FdwFailure, double RowWidth, double AnalyzeSeconds);
 
     /// <param name="target">An open target connection without a transaction.</param>
     /// <param name="plan">The table's Copy plan (its columns and conversions, as a load would run them).</param>
     /// <param name="maxRows">Most rows of the large sample (the table's rows at most).</param>
+    /// <param name="tableRows">The table's rows, which its ANALYZE reads a sample of.</param>
     /// <param name="fdw">Whether to sample the Fdw path too.</param>
     /// <param name="cancellationToken">Stops the work.</param>
-    public async Task<Result> MeasureAsync(NpgsqlConnection target, MigrationPlan plan, long maxRows, bool fdw, CancellationToken cancellationToken)
+    public async Task<Result> MeasureAsync(NpgsqlConnection target, MigrationPlan plan, long maxRows, long tableRows, bool fdw, CancellationToken cancellationToken)
     {
         await using var sourceConnection = await source.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var order = await FirstRowsOrderAsync(sourceConnection, plan, cancellationToken).ConfigureAwait(false);
         await using var transaction = await target.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         // LIKE reads the target table's definition under a share lock: a load of that table holding
         // it exclusively makes the plan go without a sample rather than wait for the load to end.
@@ -51,7 +54,7 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
         await ExecuteAsync(target, $"CREATE TEMP TABLE {Sample} (LIKE {plan.QualifiedTarget} INCLUDING ALL) ON COMMIT DROP", cancellationToken).ConfigureAwait(false);
         var oid = await RowWriter.TemporaryTableOidAsync(target, QualifiedSample, cancellationToken).ConfigureAwait(false);
         await DetachSequencesAsync(target, oid, cancellationToken).ConfigureAwait(false);
-        var sample = plan with { QualifiedTarget = QualifiedSample, TargetOid = oid, TargetKind = 'r' };
+        var sample = new SampleLoad(plan with { QualifiedTarget = QualifiedSample, TargetOid = oid, TargetKind = 'r' }, order);
 
         // A few rows measure the fixed cost, a probe the rough row cost, which sizes the large sample
         // to about LargeSampleSeconds: enough to time above the noise, little enough to stay quick.
@@ -95,10 +98,14 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
         }
 
         // The two larger samples in turn, Copy and Fdw, each several times: their medians count.
+        // Fdw, about half as fast as Copy per row wherever both were measured, times half the rows,
+        // the first half of the same ones (so its time is about Copy's, and the planner's too).
         var half = Math.Max(1, rows / 2);
+        var fdwRows = Math.Max(Math.Min(smallRows + 1, rows), half);
+        var fdwHalf = Math.Max(1, fdwRows / 2);
         var copyHalf = new List<double>(Repeats);
         var copyLarge = new List<double>(Repeats);
-        var fdwHalf = new List<double>(Repeats);
+        var fdwHalfSeconds = new List<double>(Repeats);
         var fdwLarge = new List<double>(Repeats);
         for (var i = 0; i < Repeats; i++)
         {
@@ -108,18 +115,19 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
             {
                 failure = await TryFdwAsync(target, async () =>
                 {
-                    fdwHalf.Add((await TimeFdwAsync(target, sample, half, cancellationToken).ConfigureAwait(false)).Seconds);
-                    fdwLarge.Add((await TimeFdwAsync(target, sample, rows, cancellationToken).ConfigureAwait(false)).Seconds);
+                    fdwHalfSeconds.Add((await TimeFdwAsync(target, sample, fdwHalf, cancellationToken).ConfigureAwait(false)).Seconds);
+                    fdwLarge.Add((await TimeFdwAsync(target, sample, fdwRows, cancellationToken).ConfigureAwait(false)).Seconds);
                 }, cancellationToken).ConfigureAwait(false);
             }
         }
 
         var copy = PathCost.From(copySmall.Seconds, half, Median(copyHalf), rows, Median(copyLarge));
-        var fdwCost = fdwSmall is { } small && failure is null ? PathCost.From(small.Seconds, half, Median(fdwHalf), rows, Median(fdwLarge)) : null;
+        var fdwCost = fdwSmall is { } small && failure is null ? PathCost.From(small.Seconds, fdwHalf, Median(fdwHalfSeconds), fdwRows, Median(fdwLarge)) : null;
         var width = await SampleWidthAsync(sourceConnection, plan, rows, cancellationToken).ConfigureAwait(false);
+        var analyze = await TimeAnalyzeAsync(target, fdwLarge.Count > 0 ? fdwRows : rows, tableRows, cancellationToken).ConfigureAwait(false);
 
         await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
-        return new Result(copy, fdwCost, failure, width);
+        return new Result(copy, fdwCost, failure, width, analyze);
     }
 
     /// <summary>
@@ -203,7 +211,7 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
     /// foreign key to it, so the timed loads below check every row as the real load will.
     /// </summary>
     private async Task ReferenceSampleAsync(
-        NpgsqlConnection source, NpgsqlConnection target, MigrationPlan sample, long rows, IReadOnlyList<string[]> foreignKeys, CancellationToken cancellationToken)
+        NpgsqlConnection source, NpgsqlConnection target, SampleLoad sample, long rows, IReadOnlyList<string[]> foreignKeys, CancellationToken cancellationToken)
     {
         await TimeCopyAsync(source, target, sample, rows, cancellationToken).ConfigureAwait(false);
         for (var i = 0; i < foreignKeys.Count; i++)
@@ -217,6 +225,21 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
         }
     }
 
+    /// <summary>
+    /// Every load ends with an ANALYZE, which reads a sample of 300 rows per unit of the statistics
+    /// target (30,000 by default) whatever the table's size: timed on the rows the last sample left
+    /// in the sample table, and scaled up where they are fewer than the table's ANALYZE will read.
+    /// </summary>
+    private static async Task<double> TimeAnalyzeAsync(NpgsqlConnection target, long rows, long tableRows, CancellationToken cancellationToken)
+    {
+        var statisticsRows = 300L * await SqlExecutor.ScalarAsync<int>(target, "SELECT current_setting('default_statistics_target')::int", cancellationToken).ConfigureAwait(false);
+        var clock = Stopwatch.StartNew();
+        await ExecuteAsync(target, $"ANALYZE {QualifiedSample}", cancellationToken).ConfigureAwait(false);
+        var seconds = clock.Elapsed.TotalSeconds;
+        var read = Math.Min(tableRows, statisticsRows);
+        return rows > 0 && read > rows ? seconds * read / rows : seconds;
+    }
+
     /// <summary>The average bytes of row data (as pg_stats counts them) of the rows the samples take.</summary>
     private static async Task<double> SampleWidthAsync(NpgsqlConnection source, MigrationPlan plan, long rows, CancellationToken cancellationToken)
     {
@@ -227,28 +250,60 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
     }
 
     private async Task<(long Rows, double Seconds)> TimeCopyAsync(
-        NpgsqlConnection source, NpgsqlConnection target, MigrationPlan sample, long rows, CancellationToken cancellationToken)
+        NpgsqlConnection source, NpgsqlConnection target, SampleLoad sample, long rows, CancellationToken cancellationToken)
     {
         await ExecuteAsync(target, $"TRUNCATE {QualifiedSample}", cancellationToken).ConfigureAwait(false);
-        var format = sample.Binary ? "binary" : "text";
-        var export = $"COPY ({sample.SourceSelect()} LIMIT {rows.ToString(CultureInfo.InvariantCulture)}) TO STDOUT (FORMAT {format})";
+        var plan = sample.Plan;
+        var format = plan.Binary ? "binary" : "text";
+        var export = $"COPY ({plan.SourceSelect()}{sample.OrderBy(plan.QualifiedSource)} LIMIT {rows.ToString(CultureInfo.InvariantCulture)}) TO STDOUT (FORMAT {format})";
         // Timed as a load runs it: the read snapshot, the settings on both sessions, the stream.
         var clock = Stopwatch.StartNew();
         await using (await ReadSnapshot.BeginAsync(source, NullObserver.Instance, cancellationToken).ConfigureAwait(false))
         {
-            var moved = await migrator.CopyPartAsync(source, target, sample, export, sample.ImportSql(freeze: false), _ => { }, cancellationToken).ConfigureAwait(false);
+            var moved = await migrator.CopyPartAsync(source, target, plan, export, plan.ImportSql(freeze: false), _ => { }, cancellationToken).ConfigureAwait(false);
             return (moved, clock.Elapsed.TotalSeconds);
         }
     }
 
-    private async Task<(long Rows, double Seconds)> TimeFdwAsync(NpgsqlConnection target, MigrationPlan sample, long rows, CancellationToken cancellationToken)
+    private async Task<(long Rows, double Seconds)> TimeFdwAsync(NpgsqlConnection target, SampleLoad sample, long rows, CancellationToken cancellationToken)
     {
         await ExecuteAsync(target, $"TRUNCATE {QualifiedSample}", cancellationToken).ConfigureAwait(false);
+        var plan = sample.Plan;
         var clock = Stopwatch.StartNew();
-        await sample.Settings.ApplyAsync(target, NullObserver.Instance, cancellationToken).ConfigureAwait(false);
+        await plan.Settings.ApplyAsync(target, NullObserver.Instance, cancellationToken).ConfigureAwait(false);
+        var order = sample.OrderBy(SqlText.Qualified(foreignSchema, plan.Request.SourceTable));
         var moved = await SqlExecutor.ExecuteAsync(target,
-            SqlStatement.Plain($"{sample.InsertSql(foreignSchema)} LIMIT {rows.ToString(CultureInfo.InvariantCulture)}"), NullObserver.Instance, cancellationToken).ConfigureAwait(false);
+            SqlStatement.Plain($"{plan.InsertSql(foreignSchema)}{order} LIMIT {rows.ToString(CultureInfo.InvariantCulture)}"), NullObserver.Instance, cancellationToken).ConfigureAwait(false);
         return (moved, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// The order that makes "the first rows" the same rows in every sample: a LIMIT alone reads
+    /// wherever a synchronized scan starts (after the previous sample's rows, on a large table), so
+    /// the rows of the Fdw sample would not be those whose keys the parents' copies hold, and each
+    /// sample would time other rows. The source's primary key gives an index order both paths read;
+    /// a table without one keeps the heap's, with synchronized scans off on this connection.
+    /// </summary>
+    private static async Task<string[]> FirstRowsOrderAsync(NpgsqlConnection source, MigrationPlan plan, CancellationToken cancellationToken)
+    {
+        await ExecuteAsync(source, "SET synchronize_seqscans = off", cancellationToken).ConfigureAwait(false);
+        var key = await SqlExecutor.ListAsync(source,
+            """
+            SELECT a.attname FROM pg_index i
+            JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) ON true
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+            WHERE i.indrelid = to_regclass($1) AND i.indisprimary ORDER BY k.n
+            """,
+            r => r.GetString(0), cancellationToken, plan.QualifiedSource).ConfigureAwait(false);
+        return [.. key];
+    }
+
+    /// <summary>A sample's plan (into the temporary table) and the source key that orders its rows.</summary>
+    private sealed record SampleLoad(MigrationPlan Plan, string[] Key)
+    {
+        /// <summary>ORDER BY the key, qualified by the relation read (an output column of the same name would win otherwise).</summary>
+        public string OrderBy(string relation) =>
+            Key.Length == 0 ? string.Empty : " ORDER BY " + string.Join(", ", Key.Select(k => $"{relation}.{SqlText.Identifier(k)}"));
     }
 
     private static Task<int> ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken) =>

@@ -18,10 +18,10 @@ public sealed record StrategyOptions
     public double? CopyRowsPerSecond { get; init; }
 
     /// <summary>Most rows a timed sample moves through one path.</summary>
-    public int SampleRows { get; init; } = 50_000;
+    public int SampleRows { get; init; } = 400_000;
 
     /// <summary>Most bytes (of source row data) a timed sample moves through one path.</summary>
-    public long SampleBytes { get; init; } = 8L * 1024 * 1024;
+    public long SampleBytes { get; init; } = 64L * 1024 * 1024;
 
     /// <summary>Whether to time samples at all; without, the estimate comes from the sizes and the reference rates.</summary>
     public bool Sample { get; init; } = true;

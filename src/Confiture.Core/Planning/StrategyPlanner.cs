@@ -148,7 +148,7 @@ internal static class StrategyPlanner
             try
             {
                 var sampleRows = SampleRows(rows, table.StatsWidth ?? (rows > 0 ? (double)bytes / rows : 100), options);
-                measured = await sampler.MeasureAsync(target, plan, sampleRows, fdwPossible, cancellationToken).ConfigureAwait(false);
+                measured = await sampler.MeasureAsync(target, plan, sampleRows, rows, fdwPossible, cancellationToken).ConfigureAwait(false);
             }
             catch (PostgresException ex) when (!cancellationToken.IsCancellationRequested)
             {
@@ -174,8 +174,8 @@ internal static class StrategyPlanner
             width = table.StatsWidth ?? measured.RowWidth;
             // The first rows stand for the table scaled by its width: a table whose later rows are wider costs more per row.
             var ratio = table.StatsWidth is { } stats && measured.RowWidth > 0 ? Math.Clamp(stats / measured.RowWidth, 0.25, 4) : 1;
-            copySeconds = Scale(measured.Copy, rows, ratio);
-            fdwSeconds = measured.Fdw is { } fdwCost ? Scale(fdwCost, rows, ratio) : null;
+            copySeconds = Scale(measured.Copy, rows, ratio) + measured.AnalyzeSeconds;
+            fdwSeconds = measured.Fdw is { } fdwCost ? Scale(fdwCost, rows, ratio) + measured.AnalyzeSeconds : null;
             basis = measured.Fdw is null ? "SampledCopy" : "Sampled";
 
             assumptions.Add($"row width {width.ToString("0", CultureInfo.InvariantCulture)} bytes ({(table.StatsWidth is null ? "of the sample; the table has no statistics" : "pg_stats")})"
@@ -184,6 +184,7 @@ internal static class StrategyPlanner
                 + (facts.ForeignKeys > 0 ? $" and {facts.ForeignKeys} foreign key(s) (against copies of the keys the rows reference)" : string.Empty) + ": "
                 + $"Copy {Rate(measured.Copy, width)} after {Milliseconds(measured.Copy.StartupSeconds)} to start"
                 + (measured.Fdw is { } f ? $", Fdw {Rate(f, width)} after {Milliseconds(f.StartupSeconds)} to start" : string.Empty));
+            assumptions.Add($"ANALYZE after the load {Milliseconds(measured.AnalyzeSeconds)} (timed on the sample, for the rows it will read), in both estimates");
             if (measured.FdwFailure is not null)
             {
                 assumptions.Add($"the Fdw sample failed ({measured.FdwFailure}): Copy only");

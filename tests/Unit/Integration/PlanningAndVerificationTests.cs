@@ -108,4 +108,37 @@ public sealed class PlanningAndVerificationTests(ServerFixture fixture)
         Assert.Equal(ConfitureErrorKind.TableNotFound, error.Kind);
         Assert.Contains("not_there", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task The_planner_samples_a_large_table_with_foreign_keys_the_same_first_rows_through_both_paths()
+    {
+        await using var s = await Scenario.CreateAsync(fixture);
+        // Larger than a quarter of shared_buffers: its scans are synchronized, so a LIMIT alone
+        // would read each sample where the previous one stopped, and the Fdw sample's rows would
+        // reference parents the first sample's keys do not hold.
+        const string schema =
+            """
+            CREATE TABLE parent (id int PRIMARY KEY);
+            CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES parent, pad text NOT NULL);
+            """;
+        await Db.ExecAsync(s.SourceAdmin, schema +
+            """
+            INSERT INTO parent SELECT generate_series(1, 400000);
+            INSERT INTO child SELECT g, g, repeat('x', 80) FROM generate_series(1, 400000) g;
+            ANALYZE parent; ANALYZE child;
+            """);
+        await Db.ExecAsync(s.Databases.TargetMigrator, schema);
+        var shared = await Db.ScalarAsync<long>(s.SourceAdmin, "SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'");
+        Assert.True(await Db.ScalarAsync<long>(s.SourceAdmin, "SELECT pg_table_size('child')") > shared / 4, "the table must be large enough for synchronized scans");
+        var migrator = s.Migrator();
+        await migrator.SetupFdwAsync();
+
+        var plan = Assert.Single(await migrator.AnalyzeTablesAsync(tables: ["child"], options: new StrategyOptions { SampleRows = 20_000 }));
+
+        Assert.Equal("Sampled", plan.Basis);
+        Assert.Contains(plan.Assumptions, a => a.Contains("and 1 foreign key(s)", StringComparison.Ordinal));
+        Assert.Contains(plan.Assumptions, a => a.StartsWith("ANALYZE after the load", StringComparison.Ordinal));
+        Assert.DoesNotContain(plan.Assumptions, a => a.Contains("not sampled", StringComparison.Ordinal) || a.Contains("sample failed", StringComparison.Ordinal));
+        Assert.Equal(0L, await Db.ScalarAsync<long>(s.TargetAdmin, "SELECT count(*) FROM child"));
+    }
 }
