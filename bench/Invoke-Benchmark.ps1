@@ -283,8 +283,8 @@ function Format-Percent([double] $Value) { '{0}{1} %' -f $(if ($Value -gt 0) { '
 function Write-Results($Machine, $Tables, $AllResults, $Memory, $Verification, [string] $CommandLine, $Checksums, $Sync, $Planner, [double] $PlanSeconds) {
     $main = $Tables | Where-Object { -not $_.CopyOf }
     # Sections other tasks measure (the cutover freeze of build.ps1 Cutover, the whole database of
-    # build.ps1 WholeDatabase) are kept as they were.
-    $kept = @(foreach ($name in 'cutover', 'whole-database') {
+    # build.ps1 WholeDatabase) and the notes on what a run did not meet are kept as they were.
+    $kept = @(foreach ($name in 'notes', 'cutover', 'whole-database') {
             $section = @(Get-ResultsSection -Path $ResultsPath -Name $name)
             if ($section.Count) { $section; '' }
         })
