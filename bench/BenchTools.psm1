@@ -163,6 +163,15 @@ function Get-CommandLine {
     $words -join ' '
 }
 
+function Wait-DiskQuiet {
+    <#
+        Writes the operating system's dirty pages out (sync) before a timed step: a CHECKPOINT only
+        hands the servers' pages to the page cache, and the kernel writing a gigabyte of them back
+        during the next measurement slowed it by half on this machine.
+    #>
+    if ($IsLinux) { & sync }
+}
+
 function Get-Ratio([double] $Other, [double] $Mine) { if ($Mine -gt 0) { $Other / $Mine } else { [double]::NaN } }
 
 
@@ -219,4 +228,4 @@ function Invoke-TimedPgcopydb {
     $seconds
 }
 
-Export-ModuleMember -Function Write-BenchLog, Set-EnvironmentVariable, Get-Median, Format-Number, Invoke-Checked, Get-BenchServer, Get-LibpqDsn, Get-PostgresUri, New-PgPassFile, Invoke-Psql, Remove-BenchDatabase, Install-PgcopydbIfMissing, Get-PwshCommand, Get-MachineDescription, Get-CommandLine, Get-Ratio, Set-ResultsSection, Get-ResultsSection, Invoke-TimedPgcopydb
+Export-ModuleMember -Function Write-BenchLog, Wait-DiskQuiet, Set-EnvironmentVariable, Get-Median, Format-Number, Invoke-Checked, Get-BenchServer, Get-LibpqDsn, Get-PostgresUri, New-PgPassFile, Invoke-Psql, Remove-BenchDatabase, Install-PgcopydbIfMissing, Get-PwshCommand, Get-MachineDescription, Get-CommandLine, Get-Ratio, Set-ResultsSection, Get-ResultsSection, Invoke-TimedPgcopydb

@@ -122,6 +122,7 @@ function Reset-Target($Source, $Target, $Table) {
     <# Not timed: an empty target table, and no checkpoint left over from the previous run. #>
     Invoke-Psql $Target "TRUNCATE public.$($Table.Name); CHECKPOINT;" | Out-Null
     Invoke-Psql $Source 'CHECKPOINT;' | Out-Null
+    Wait-DiskQuiet
 }
 
 function Measure-PsqlPipe($Source, $Target, $Table) {
@@ -309,7 +310,7 @@ function Write-Results($Machine, $Tables, $AllResults, $Memory, $Verification, [
     $lines.Add('')
     $lines.Add('- Source and target are two PostgreSQL clusters on this machine, connected over loopback. The source tables are loaded once (generate_series, deterministic), with a primary key, and vacuumed; the target tables have the same columns and a primary key, autovacuum off.')
     $lines.Add("- Each method runs $Repeat times per table, round-robin (one run of every method, then the next round), so drift on the shared machine spreads over all of them. The median is reported; rows/s = rows / median; *vs psql pipe* = the pipe's median seconds / the method's median seconds (above 1 is faster than the pipe).")
-    $lines.Add('- Before every run the target table is emptied and both servers run CHECKPOINT (not timed). After every run the target''s row count is compared with the source''s, and its primary key must be present and valid; a mismatch stops the benchmark.')
+    $lines.Add('- Before every run (and before the planner) the target table is emptied, both servers run CHECKPOINT and the operating system writes its dirty pages out (`sync`), none of it timed. After every run the target''s row count is compared with the source''s, and its primary key must be present and valid; a mismatch stops the benchmark.')
     $lines.Add('- psql binary pipe: `psql -c "COPY t TO STDOUT (FORMAT binary)" | psql -1 -c "TRUNCATE t" -c "COPY t FROM STDIN (FORMAT binary)"`, timed around the whole bash pipeline.')
     $lines.Add("- postgres_fdw by hand: a server without options beyond host/port/dbname (so fetch_size 100), a user mapping, ``IMPORT FOREIGN SCHEMA`` into ``$script:PlainFdwSchema``; timed: ``psql -1 -c ""TRUNCATE t"" -c ""INSERT INTO t SELECT * FROM $script:PlainFdwSchema.t""``.")
     $lines.Add('- pgcopydb: `pgcopydb copy table-data --source <uri> --target <uri> --dir <fresh dir> --filters <[include-only-table] t>`, default options otherwise; timed around the process. Version 0.10 does not truncate the target itself (the benchmark empties it first), runs `VACUUM ANALYZE` on the table after its COPY as part of `copy table-data` (so that is in its time), and exits 0 even when the COPY fails (it only logs ERROR): the benchmark treats such a log line as a failure, and the row-count check would catch it too. It copies as text in each server''s DateStyle, so it runs with `PGDATESTYLE=''ISO, YMD''` and `PGTZ=UTC` (the test servers use different styles and zones).')
@@ -448,7 +449,10 @@ try {
     Initialize-PlainFdw $source $target ($tables | Where-Object { -not $_.CopyOf })
     Write-BenchLog 'Data loaded'
 
-    # The planner first, on the empty target a migration would find.
+    # The planner first, on the empty target a migration would find, once the load is on disk.
+    Invoke-Psql $target 'CHECKPOINT;' | Out-Null
+    Invoke-Psql $source 'CHECKPOINT;' | Out-Null
+    Wait-DiskQuiet
     $planReport = Invoke-ConfitureChild @{ Table = (($tables | Where-Object { -not $_.CopyOf } | ForEach-Object { $_.Name }) -join ','); Mode = 'Plan' }
     $plans = @{}
     foreach ($p in @($planReport.detail)) { $plans[$p.table] = $p }

@@ -17,7 +17,7 @@
       pgcopydb clone        schema, data, indexes and constraints into the empty database,
                             --table-jobs 2 --index-jobs 2
 
-    Before each method the target is emptied and both servers checkpoint (not timed); after it,
+    Before each method (and the planner) the target is emptied, both servers checkpoint and the operating system writes its dirty pages out (not timed); after it,
     every table's row count must equal the source's and every key and index must be valid. It also
     runs Get-ConfitureStrategy over every table (the planner's Copy estimates against the times of
     the sequential run) and reports what starting costs in a fresh process (Import-Module, the two
@@ -93,6 +93,7 @@ function Assert-Copied($Server, $Tables, [string] $Method) {
 function Reset-Shop($Source, $Target, $Tables) {
     Invoke-Psql $Target "TRUNCATE $(($Tables | ForEach-Object { "public.$($_.Name)" }) -join ', '); CHECKPOINT;" | Out-Null
     Invoke-Psql $Source 'CHECKPOINT;' | Out-Null
+    Wait-DiskQuiet
 }
 
 function Measure-Pipes($Source, $Target, $Tables) {
@@ -112,6 +113,8 @@ function Measure-PgcopydbClone($Source, $Clone, [string] $WorkDirectory) {
     Remove-BenchDatabase $Clone
     Invoke-Psql $Clone "CREATE DATABASE $($Clone.Database) TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'" -Database postgres | Out-Null
     Invoke-Psql $Clone 'CHECKPOINT;' | Out-Null
+    Invoke-Psql $Source 'CHECKPOINT;' | Out-Null
+    Wait-DiskQuiet
     $directory = Join-Path $WorkDirectory ('pgcopydb-' + [guid]::NewGuid().ToString('N'))
     $arguments = @('clone', '--source', (Get-PostgresUri $Source), '--target', (Get-PostgresUri $Clone), '--table-jobs', '2', '--index-jobs', '2', '--no-owner')
     Invoke-TimedPgcopydb -Arguments $arguments -Directory $directory -Description 'pgcopydb clone'
@@ -165,6 +168,7 @@ try {
     $totalMB = ($tables | Measure-Object Bytes -Sum).Sum / 1MB
     Write-BenchLog "Data loaded: $(Format-Number $totalMB 0) MB on the source"
 
+    Reset-Shop $script:Source $script:Target $tables
     $plan = Invoke-Child @{ Mode = 'Plan'; Table = $names }
     Write-BenchLog "Get-ConfitureStrategy over $($tables.Count) tables: $(Format-Number @($plan.seconds)[0] 2) s"
     $starts = [System.Collections.Generic.List[object]]::new()
@@ -211,7 +215,7 @@ try {
     $lines.Add('')
     $lines.Add("Run on $((Get-Date).ToUniversalTime().ToString('yyyy-MM-dd HH:mm', [cultureinfo]::InvariantCulture)) UTC with ``$(Get-CommandLine)`` (bench/Invoke-WholeDatabaseBenchmark.ps1 -Rows $Rows); $(Format-Number $script:Clock.Elapsed.TotalMinutes 1) minutes in all, data load included. Each method ran once, in the order below, on the same servers as the tables above.")
     $lines.Add('')
-    $lines.Add("The database: $($tables.Count) tables of an online shop (bench/WholeDatabase.psm1), $(Format-Number $totalRows) rows and $(Format-Number $totalMB 0) MB on the source, $(($tables | Measure-Object Indexes -Sum).Sum) indexes (primary keys, unique and plain) and $(($tables | Measure-Object ForeignKeys -Sum).Sum) foreign keys, the same on the target, which starts empty. Before each method the target is emptied and both servers checkpoint (not timed); after it every table's row count is checked against the source and every index and foreign key must be valid.")
+    $lines.Add("The database: $($tables.Count) tables of an online shop (bench/WholeDatabase.psm1), $(Format-Number $totalRows) rows and $(Format-Number $totalMB 0) MB on the source, $(($tables | Measure-Object Indexes -Sum).Sum) indexes (primary keys, unique and plain) and $(($tables | Measure-Object ForeignKeys -Sum).Sum) foreign keys, the same on the target, which starts empty. Before each method (and the planner) the target is emptied, both servers checkpoint and the operating system writes its dirty pages out (not timed); after it every table's row count is checked against the source and every index and foreign key must be valid.")
     $lines.Add('')
     $lines.Add('| method | seconds | rows/s | psql pipes / method | pgcopydb / method |')
     $lines.Add('|---|---:|---:|---:|---:|')
