@@ -243,7 +243,9 @@ Import-Module (Get-ModuleManifestPath)
         $before = Get-TestSqlText -Side Target -Database $pair.Database -Sql $definitions
         $child = Start-ChildPwsh -Path $deferScript -ArgumentList $pair.Database, "$_"
         try {
-            Wait-TestCondition { $child.HasExited -or (Test-MigrationRunning $pair) } -Because 'the child process is loading the rows' -TimeoutSeconds 90
+            # A COPY, not any INSERT: the parallel load's journal rows are INSERTs, written before its drops commit.
+            $copying = "SELECT count(*) FROM pg_stat_activity WHERE datname = $(ConvertTo-SqlLiteral $pair.Database) AND application_name = 'Confiture' AND state = 'active' AND query ~* '^\s*COPY\s.*\sFROM\s+STDIN'"
+            Wait-TestCondition { $child.HasExited -or [int](Get-TestSqlValue -Side Target -Database postgres -Sql $copying) -gt 0 } -Because 'the child process is loading the rows' -TimeoutSeconds 90
             $child.HasExited | Should -BeFalse -Because "the child must be killed mid-load (it ended with: $(if ($child.HasExited) { $child.StandardOutput.ReadToEnd() + $child.StandardError.ReadToEnd() }))"
             $child.Kill()
             $child.WaitForExit(30000) | Should -BeTrue
