@@ -15,12 +15,7 @@ namespace Confiture.Core.Planning;
 internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrator, string foreignSchema)
 {
     private const string Sample = "confiture_plan_sample";
-
-    /// <summary>The sample table of the current measurement: a logged table where the record's schema allows it, else a temporary one.</summary>
-    private string QualifiedSample { get; set; } = "pg_temp." + Sample;
-
-    /// <summary>Where the sample's tables live: the record's schema, or pg_temp.</summary>
-    private string SampleSchema { get; set; } = "pg_temp";
+    private const string QualifiedSample = "pg_temp." + Sample;
 
     /// <summary>Rows of the small sample, which measures the fixed cost.</summary>
     private const int StartupRows = 10;
@@ -56,7 +51,7 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
         // LIKE reads the target table's definition under a share lock: a load of that table holding
         // it exclusively makes the plan go without a sample rather than wait for the load to end.
         await ExecuteAsync(target, "SET LOCAL lock_timeout = '2s'", cancellationToken).ConfigureAwait(false);
-        await CreateSampleAsync(target, plan, cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(target, $"CREATE TEMP TABLE {Sample} (LIKE {plan.QualifiedTarget} INCLUDING ALL) ON COMMIT DROP", cancellationToken).ConfigureAwait(false);
         var oid = await RowWriter.TemporaryTableOidAsync(target, QualifiedSample, cancellationToken).ConfigureAwait(false);
         await DetachSequencesAsync(target, oid, cancellationToken).ConfigureAwait(false);
         var sample = new SampleLoad(plan with { QualifiedTarget = QualifiedSample, TargetOid = oid, TargetKind = 'r' }, order);
@@ -104,7 +99,6 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
 
         // The larger samples in turn, Copy and Fdw, on the same rows, each several times: their
         // medians count.
-        var fdwRows = rows;
         var copyLarge = new List<double>(Repeats);
         var fdwLarge = new List<double>(Repeats);
         for (var i = 0; i < Repeats; i++)
@@ -113,14 +107,14 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
             if (fdwSmall is not null && failure is null)
             {
                 failure = await TryFdwAsync(target, async () =>
-                    fdwLarge.Add((await TimeFdwAsync(target, sample, fdwRows, cancellationToken).ConfigureAwait(false)).Seconds), cancellationToken).ConfigureAwait(false);
+                    fdwLarge.Add((await TimeFdwAsync(target, sample, rows, cancellationToken).ConfigureAwait(false)).Seconds), cancellationToken).ConfigureAwait(false);
             }
         }
 
         var copy = PathCost.From(copySmall.Seconds, rows, Median(copyLarge));
-        var fdwCost = fdwSmall is { } small && failure is null ? PathCost.From(small.Seconds, fdwRows, Median(fdwLarge)) : null;
+        var fdwCost = fdwSmall is { } small && failure is null ? PathCost.From(small.Seconds, rows, Median(fdwLarge)) : null;
         var width = await SampleWidthAsync(sourceConnection, plan, rows, cancellationToken).ConfigureAwait(false);
-        var analyze = await TimeAnalyzeAsync(target, fdwLarge.Count > 0 ? fdwRows : rows, tableRows, cancellationToken).ConfigureAwait(false);
+        var analyze = await TimeAnalyzeAsync(target, rows, tableRows, cancellationToken).ConfigureAwait(false);
 
         await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
         return new Result(copy, fdwCost, failure, width, analyze);
@@ -171,9 +165,9 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
 
     /// <summary>
     /// A copied default such as a serial's nextval('t_id_seq') would draw from the target's own
-    /// sequence, which no rollback puts back: each such column draws from a sequence of the sample's own instead.
+    /// sequence, which no rollback puts back: each such column draws from a temporary sequence instead.
     /// </summary>
-    private async Task DetachSequencesAsync(NpgsqlConnection target, uint oid, CancellationToken cancellationToken)
+    private static async Task DetachSequencesAsync(NpgsqlConnection target, uint oid, CancellationToken cancellationToken)
     {
         var columns = await SqlExecutor.ListAsync(target,
             """
@@ -184,8 +178,8 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
             r => r.GetString(0), cancellationToken, oid).ConfigureAwait(false);
         for (var i = 0; i < columns.Count; i++)
         {
-            var sequence = $"{SampleSchema}.confiture_plan_sequence_{i.ToString(CultureInfo.InvariantCulture)}_{Pid(QualifiedSample)}";
-            await ExecuteAsync(target, $"CREATE {Temporary}SEQUENCE {sequence}", cancellationToken).ConfigureAwait(false);
+            var sequence = $"pg_temp.confiture_plan_sequence_{i.ToString(CultureInfo.InvariantCulture)}";
+            await ExecuteAsync(target, $"CREATE TEMP SEQUENCE {sequence}", cancellationToken).ConfigureAwait(false);
             await ExecuteAsync(target, $"ALTER TABLE {QualifiedSample} ALTER COLUMN {SqlText.Identifier(columns[i])} SET DEFAULT nextval({SqlText.Literal(sequence)})", cancellationToken).ConfigureAwait(false);
         }
     }
@@ -215,10 +209,9 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
             var parent = $"confiture_plan_parent_{i.ToString(CultureInfo.InvariantCulture)}";
             var columns = SqlText.IdentifierList(foreignKeys[i]);
             var present = string.Join(" AND ", foreignKeys[i].Select(c => $"{SqlText.Identifier(c)} IS NOT NULL"));
-            var qualifiedParent = $"{SampleSchema}.{parent}_{Pid(QualifiedSample)}";
-            await ExecuteAsync(target, $"CREATE {Temporary}TABLE {qualifiedParent} AS SELECT DISTINCT {columns} FROM {QualifiedSample} WHERE {present}", cancellationToken).ConfigureAwait(false);
-            await ExecuteAsync(target, $"ALTER TABLE {qualifiedParent} ADD UNIQUE ({columns})", cancellationToken).ConfigureAwait(false);
-            await ExecuteAsync(target, $"ALTER TABLE {QualifiedSample} ADD FOREIGN KEY ({columns}) REFERENCES {qualifiedParent} ({columns}) NOT VALID", cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(target, $"CREATE TEMP TABLE {parent} ON COMMIT DROP AS SELECT DISTINCT {columns} FROM {QualifiedSample} WHERE {present}", cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(target, $"ALTER TABLE pg_temp.{parent} ADD UNIQUE ({columns})", cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(target, $"ALTER TABLE {QualifiedSample} ADD FOREIGN KEY ({columns}) REFERENCES pg_temp.{parent} ({columns}) NOT VALID", cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -227,7 +220,7 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
     /// target (30,000 by default) whatever the table's size: timed on the rows the last sample left
     /// in the sample table, and scaled up where they are fewer than the table's ANALYZE will read.
     /// </summary>
-    private async Task<double> TimeAnalyzeAsync(NpgsqlConnection target, long rows, long tableRows, CancellationToken cancellationToken)
+    private static async Task<double> TimeAnalyzeAsync(NpgsqlConnection target, long rows, long tableRows, CancellationToken cancellationToken)
     {
         var statisticsRows = 300L * await SqlExecutor.ScalarAsync<int>(target, "SELECT current_setting('default_statistics_target')::int", cancellationToken).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
@@ -273,27 +266,6 @@ internal sealed class PathSampler(DatabaseEndpoint source, TableMigrator migrato
             SqlStatement.Plain($"{plan.InsertSql(foreignSchema)}{order} LIMIT {rows.ToString(CultureInfo.InvariantCulture)}"), NullObserver.Instance, cancellationToken).ConfigureAwait(false);
         return (moved, clock.Elapsed.TotalSeconds);
     }
-
-    /// <summary>
-    /// The table the samples load, shaped like the target table, inside the caller's transaction,
-    /// which is rolled back (it never exists for anyone else). A logged table in the record's
-    /// schema where this role may create one: a temporary table writes no WAL and lives in the
-    /// session's small local buffers, which hides much of what a row costs a real load, Fdw's
-    /// row-by-row inserts most. Elsewhere a temporary one.
-    /// </summary>
-    private async Task CreateSampleAsync(NpgsqlConnection target, MigrationPlan plan, CancellationToken cancellationToken)
-    {
-        var logged = await SqlExecutor.ScalarAsync<bool>(target,
-            "SELECT coalesce((SELECT has_schema_privilege(oid, 'CREATE') FROM pg_namespace WHERE nspname = $1), false)", cancellationToken, Record.TargetRecord.Schema).ConfigureAwait(false);
-        var pid = await SqlExecutor.ScalarAsync<int>(target, "SELECT pg_backend_pid()", cancellationToken).ConfigureAwait(false);
-        SampleSchema = logged ? SqlText.Identifier(Record.TargetRecord.Schema) : "pg_temp";
-        QualifiedSample = $"{SampleSchema}.{Sample}_{pid.ToString(CultureInfo.InvariantCulture)}";
-        await ExecuteAsync(target, $"CREATE {Temporary}TABLE {QualifiedSample} (LIKE {plan.QualifiedTarget} INCLUDING ALL)", cancellationToken).ConfigureAwait(false);
-    }
-
-    private string Temporary => SampleSchema == "pg_temp" ? "TEMP " : string.Empty;
-
-    private static string Pid(string qualifiedSample) => qualifiedSample[(qualifiedSample.LastIndexOf('_') + 1)..];
 
     /// <summary>
     /// The order that makes "the first rows" the same rows in every sample: a LIMIT alone reads
