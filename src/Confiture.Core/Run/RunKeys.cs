@@ -6,9 +6,9 @@ namespace Confiture.Core.Run;
 
 /// <summary>
 /// The foreign keys among the tables of a -DeferIndexes run, dropped once when the run starts and
-/// added back once its tables have loaded, as pg_restore and pgcopydb do: no table then waits for
-/// its parents, none takes a lock on a table another is loading, and each key is checked in one
-/// pass over the loaded rows. Each key is listed in <c>confiture.run_key</c> in the transaction
+/// each added back once both its tables have loaded, as pg_restore and pgcopydb do at their end: no
+/// table then waits for its parents, none takes a lock on a table another is loading, and each key
+/// is checked in one pass over the loaded rows. Each key is listed in <c>confiture.run_key</c> in the transaction
 /// that drops it and removed in the one that validates it. A key comes back NOT VALID first and is
 /// then validated, so a key whose rows do not all match (a parent that failed to load) stays on
 /// the target, enforced for new rows and named by the cutover gate, instead of missing.
@@ -133,8 +133,7 @@ internal static class RunKeys
             var key = abandoned[i];
             if (key.OwnerOid is null || key.ReferencedOid is null)
             {
-                await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"DELETE FROM {Table} WHERE owner_table = $1 AND name = $2"), NullObserver.Instance, cancellationToken,
-                    key.Owner, key.Name).ConfigureAwait(false);
+                await ForgetAsync(connection, key, cancellationToken).ConfigureAwait(false);
                 observer.Warning($"Foreign key \"{key.Name}\" of {key.Owner}, dropped by an interrupted -DeferIndexes run ({key.RunId}), cannot be added back: " +
                                  $"{key.Owner} or {key.Referenced} no longer exists on the target. It was removed from {Table}.");
                 abandoned.RemoveAt(i);
@@ -175,15 +174,12 @@ internal static class RunKeys
         var added = new List<ForeignKeyGraph.Key>();
         foreach (var key in keys)
         {
-            var definition = await SqlExecutor.ScalarAsync<string?>(connection, $"SELECT definition FROM {Table} WHERE owner_table = $1 AND name = $2 AND state = 'dropped'",
-                cancellationToken, key.Definition.Table, key.Definition.Name).ConfigureAwait(false);
-            if (definition is null)
+            if ((await ListAsync(connection, cancellationToken, key).ConfigureAwait(false)).SingleOrDefault() is not { State: "dropped" } listed)
             {
                 continue;
             }
 
-            var listed = new Listed(key.Definition.Table, key.Definition.Name, key.ToName, definition, Guid.Empty, "dropped", key.From, key.To);
-            await SqlExecutor.ExecuteAsync(connection, Add(listed, listed.WasNotValid ? definition : definition + NotValid), observer, cancellationToken).ConfigureAwait(false);
+            await SqlExecutor.ExecuteAsync(connection, Add(listed, listed.WasNotValid ? listed.Definition : listed.Definition + NotValid), observer, cancellationToken).ConfigureAwait(false);
             await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"UPDATE {Table} SET state = 'not validated' WHERE owner_table = $1 AND name = $2"), NullObserver.Instance,
                 cancellationToken, key.Definition.Table, key.Definition.Name).ConfigureAwait(false);
             added.Add(key);
@@ -196,18 +192,25 @@ internal static class RunKeys
     public static async Task<ConfitureException?> ValidateAsync(Connections.DatabaseEndpoint target, ForeignKeyGraph.Key key, IOperationObserver observer, CancellationToken cancellationToken)
     {
         await using var connection = await target.OpenAsync(cancellationToken).ConfigureAwait(false);
-        var listed = (await ListAsync(connection, cancellationToken).ConfigureAwait(false)).FirstOrDefault(k => k.Owner == key.Definition.Table && k.Name == key.Definition.Name);
+        var listed = (await ListAsync(connection, cancellationToken, key).ConfigureAwait(false)).SingleOrDefault();
         return listed is null ? null : await ValidateAsync(connection, listed, observer, cancellationToken).ConfigureAwait(false);
     }
 
-    private static Task<List<Listed>> ListAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
+    /// <summary>The listed keys, or the one listed for <paramref name="only"/>.</summary>
+    private static Task<List<Listed>> ListAsync(NpgsqlConnection connection, CancellationToken cancellationToken, ForeignKeyGraph.Key? only = null) =>
         SqlExecutor.ListAsync(connection,
             $"""
              SELECT owner_table, name, referenced_table, definition, run_id, state, to_regclass(owner_table)::oid, to_regclass(referenced_table)::oid, failure IS NOT NULL
-             FROM {Table} ORDER BY owner_table, name
+             FROM {Table} WHERE $1::text IS NULL OR (owner_table = $1 AND name = $2) ORDER BY owner_table, name
              """,
             r => new Listed(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetGuid(4), r.GetString(5),
-                r.IsDBNull(6) ? null : r.GetFieldValue<uint>(6), r.IsDBNull(7) ? null : r.GetFieldValue<uint>(7), r.GetBoolean(8)), cancellationToken);
+                r.IsDBNull(6) ? null : r.GetFieldValue<uint>(6), r.IsDBNull(7) ? null : r.GetFieldValue<uint>(7), r.GetBoolean(8)), cancellationToken,
+            only?.Definition.Table, only?.Definition.Name);
+
+    /// <summary>Removes a key from the list: it is back and validated, or can no longer be.</summary>
+    private static async Task ForgetAsync(NpgsqlConnection connection, Listed key, CancellationToken cancellationToken) =>
+        await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"DELETE FROM {Table} WHERE owner_table = $1 AND name = $2"), NullObserver.Instance, cancellationToken,
+            key.Owner, key.Name).ConfigureAwait(false);
 
     /// <summary>
     /// Every missing key back at once, NOT VALID: enforced for new rows at once, checked over the
@@ -244,8 +247,7 @@ internal static class RunKeys
                 await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"ALTER TABLE {key.Owner} VALIDATE CONSTRAINT {SqlText.Identifier(key.Name)}"), observer, cancellationToken).ConfigureAwait(false);
             }
 
-            await SqlExecutor.ExecuteAsync(connection, SqlStatement.Plain($"DELETE FROM {Table} WHERE owner_table = $1 AND name = $2"), NullObserver.Instance, cancellationToken,
-                key.Owner, key.Name).ConfigureAwait(false);
+            await ForgetAsync(connection, key, cancellationToken).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             return null;
         }
