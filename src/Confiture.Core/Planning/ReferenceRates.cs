@@ -24,11 +24,4 @@ internal static class ReferenceRates
     /// map, the sequences): about 10 ms a table in the whole-database bench.
     /// </summary>
     public const double TableSeconds = 0.01;
-
-    /// <summary>
-    /// A temporary table writes no WAL and lives in the session's local buffers; the target table
-    /// does neither. Two runs of the benchmark on a shared machine put the load at 0.45x and 2.2x
-    /// the sampled estimate: no factor is supported by them, so none is applied (1.0).
-    /// </summary>
-    public const double WalFactor = 1.0;
 }

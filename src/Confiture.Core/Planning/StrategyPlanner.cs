@@ -256,7 +256,7 @@ internal static class StrategyPlanner
     }
 
     private static double Scale(PathCost cost, long rows, double ratio) =>
-        ReferenceRates.TableSeconds + (ReferenceRates.WalFactor * cost.Estimate(rows, ratio));
+        ReferenceRates.TableSeconds + cost.Estimate(rows, ratio);
 
     /// <summary>Enough rows to time the row cost above the noise, within the sample's row and byte limits.</summary>
     private static long SampleRows(long rows, double width, StrategyOptions options) =>
