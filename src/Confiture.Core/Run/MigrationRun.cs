@@ -27,9 +27,7 @@ public sealed class MigrationRun : IAsyncDisposable
     private IReadOnlyDictionary<int, IReadOnlyList<TableMigrationResult>> _skipped = new Dictionary<int, IReadOnlyList<TableMigrationResult>>();
     private Dictionary<string, long> _bytes = [];
 
-    // The target tables this run has committed (or a resumed run had), and the deferred keys a
-    // group's transaction added back NOT VALID, waiting to be validated once it has committed.
-    private readonly ConcurrentDictionary<uint, bool> _committed = new();
+    // The deferred keys a group's transaction added back NOT VALID, waiting to be validated once it has committed.
     private readonly ConcurrentQueue<ForeignKeyGraph.Key> _addedKeys = new();
     private volatile bool _cancelled;
 
@@ -260,7 +258,6 @@ public sealed class MigrationRun : IAsyncDisposable
         if (_skipped.TryGetValue(group, out var committed))
         {
             _outcomes[group] = true;
-            Committed(planned);
             return committed;
         }
 
@@ -276,7 +273,6 @@ public sealed class MigrationRun : IAsyncDisposable
             };
             var results = await _migrator(observer ?? NullObserver.Instance).ExecuteAsync(connection, planned.Plans, context, cancellationToken).ConfigureAwait(false);
             _outcomes[group] = true;
-            Committed(planned);
             foreach (var key in added)
             {
                 _addedKeys.Enqueue(key);
@@ -301,20 +297,13 @@ public sealed class MigrationRun : IAsyncDisposable
         }
     }
 
-    private void Committed(RunGroup group)
-    {
-        foreach (var plan in group.Plans)
-        {
-            _committed[plan.TargetOid] = true;
-        }
-    }
-
-    /// <summary>The deferred keys between a group's tables and tables already committed: its transaction can add them back.</summary>
+    /// <summary>The deferred keys between a group's tables and tables already committed (by this run, or the run it resumes): its transaction can add them back.</summary>
     private List<ForeignKeyGraph.Key> KeysReadyWith(RunGroup group)
     {
         var own = group.Plans.Select(p => p.TargetOid).ToHashSet();
+        var committed = _outcomes.Where(o => o.Value).SelectMany(o => Plan.Groups[o.Key].Plans).Select(p => p.TargetOid).ToHashSet();
         return Plan.DeferredKeys
-            .Where(k => (own.Contains(k.From) || own.Contains(k.To)) && (own.Contains(k.From) || _committed.ContainsKey(k.From)) && (own.Contains(k.To) || _committed.ContainsKey(k.To)))
+            .Where(k => (own.Contains(k.From) || own.Contains(k.To)) && (own.Contains(k.From) || committed.Contains(k.From)) && (own.Contains(k.To) || committed.Contains(k.To)))
             .ToList();
     }
 
